@@ -1,0 +1,58 @@
+# mi-harden: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+ACTIVATE := source $(VENV)/bin/activate &&
+SUITES ?= bullseye bookworm trixie
+MOLECULE_JOBS ?= 3
+
+.PHONY: help venv docker images demo demo-clean lint unit molecule test docs clean
+
+help:
+	@echo "make demo        harden and audit a local container terminal (mi-demo)"
+	@echo "make demo-clean  remove the demo terminal"
+	@echo "make test        everything CI runs: lint, unit tests, Molecule scenarios"
+	@echo "make lint | unit | molecule [SCENARIOS='a b'] | docs | images"
+
+# Virtualenv from the pinned requirements; rebuilt when requirements.txt changes.
+$(VENV)/.stamp: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+docker:
+	scripts/ensure-docker.sh
+
+images: docker
+	scripts/build-images.sh $(SUITES)
+
+demo: venv docker
+	scripts/build-images.sh bookworm
+	$(ACTIVATE) scripts/demo.sh
+
+demo-clean: venv
+	$(ACTIVATE) ansible-playbook playbooks/demo_terminal.yml -e demo_state=absent
+
+lint: venv
+	$(ACTIVATE) yamllint -s .
+	$(ACTIVATE) ansible-lint --profile production
+
+unit: venv
+	$(ACTIVATE) pytest -q tests/unit
+
+docs: venv
+	$(ACTIVATE) python scripts/gen_controls_doc.py
+
+molecule: venv images
+	$(ACTIVATE) scripts/run-molecule.sh -j $(MOLECULE_JOBS) $(SCENARIOS)
+
+test: venv
+	@scripts/timed.sh lint $(MAKE) --no-print-directory lint
+	@scripts/timed.sh unit $(MAKE) --no-print-directory unit
+	@scripts/timed.sh molecule $(MAKE) --no-print-directory molecule
+
+clean:
+	rm -rf $(VENV) reports/ .pytest_cache

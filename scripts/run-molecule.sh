@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# run-molecule.sh [-j JOBS] [SCENARIO...]: run Molecule scenarios, several at once.
+# Each scenario has its own containers and its own ephemeral directory, so different
+# scenarios run side by side safely. Logs: molecule-logs/SCENARIO.log (kept for CI).
+# Without names, every scenario under molecule/ runs (the VM one too, when present).
+set -uo pipefail
+jobs=3
+if [ "${1:-}" = "-j" ]; then jobs=$2; shift 2; fi
+cd "$(dirname "$0")/.."
+scenarios=("$@")
+if [ ${#scenarios[@]} -eq 0 ]; then
+  # the slowest first, so that the parallel slots drain evenly
+  mapfile -t scenarios < <(for f in molecule/*/molecule.yml; do
+    d=$(dirname "$f"); n=$(basename "$d")
+    w=$(sed -n 's/^# weight: *\([0-9]*\).*/\1/p' "$f"); echo "${w:-1} $n"
+  done | sort -rn | cut -d' ' -f2)
+fi
+mkdir -p molecule-logs
+results=$(mktemp -d)
+run_one() {
+  local s=$1 start rc
+  start=$(date +%s)
+  echo "--- molecule $s: start"
+  molecule test -s "$s" >"molecule-logs/$s.log" 2>&1
+  rc=$?
+  echo "$rc $(( $(date +%s) - start ))" >"$results/$s"
+  echo "--- molecule $s: $([ $rc -eq 0 ] && echo ok || echo FAILED) in $(( $(date +%s) - start )) s"
+}
+running=0
+for s in "${scenarios[@]}"; do
+  run_one "$s" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+failed=()
+echo "=== Molecule summary"
+for s in "${scenarios[@]}"; do
+  read -r rc secs <"$results/$s" || { rc=99; secs=0; }
+  printf '  %-24s %-6s %4d s\n' "$s" "$([ "$rc" -eq 0 ] && echo ok || echo FAILED)" "$secs"
+  [ "$rc" -eq 0 ] || failed+=("$s")
+done
+for s in "${failed[@]}"; do
+  echo "=== last lines of molecule-logs/$s.log"
+  tail -60 "molecule-logs/$s.log"
+done
+echo "${#scenarios[@]} scenarios: $(( ${#scenarios[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]
