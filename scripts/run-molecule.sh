@@ -16,6 +16,7 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   done | sort -rn | cut -d' ' -f2)
 fi
 mkdir -p molecule-logs
+export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
 results=$(mktemp -d)
 run_one() {
   local s=$1 start rc

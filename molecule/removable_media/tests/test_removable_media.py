@@ -36,7 +36,8 @@ def test_usbguard_rules_parse(host):
 def _rules(host):
     """The rules as USBGuard's parser normalises them (OUTPUT lines), in file order."""
     out = host.check_output("usbguard-rule-parser -f /etc/usbguard/rules.conf")
-    return [line.split("OUTPUT: ", 1)[1] for line in out.splitlines() if line.startswith("OUTPUT: ")]
+    rules = [line.split("OUTPUT: ", 1)[1] for line in out.splitlines() if line.startswith("OUTPUT: ")]
+    return [r for r in rules if r.strip()]  # comments parse to empty rules
 
 
 def _iface_match(pattern, iface):

@@ -12,7 +12,7 @@ import subprocess
 
 def test_check_mode_after_converge_changes_nothing():
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACKS_ENABLED="")
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     proc = subprocess.run(
         ["ansible-playbook", "--check", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
          os.path.join(scenario, "converge.yml")],
