@@ -6,7 +6,8 @@ ACTIVATE := source $(VENV)/bin/activate &&
 SUITES ?= bullseye bookworm trixie
 MOLECULE_JOBS ?= 3
 
-.PHONY: help venv docker images demo demo-clean lint unit molecule test docs clean
+
+.PHONY: help venv host images demo demo-clean lint unit molecule test docs clean
 
 help:
 	@echo "make demo        harden and audit a local container terminal (mi-demo)"
@@ -23,13 +24,13 @@ $(VENV)/.stamp: requirements.txt
 
 venv: $(VENV)/.stamp
 
-docker:
-	scripts/ensure-docker.sh
+host:
+	scripts/ensure-host.sh
 
-images: docker
+images: host
 	scripts/build-images.sh $(SUITES)
 
-demo: venv docker
+demo: venv host
 	scripts/build-images.sh bookworm
 	$(ACTIVATE) scripts/demo.sh
 

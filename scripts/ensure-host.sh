@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Make sure a Docker engine runs on this Debian machine, and the tools the images need.
-# Installs Debian's docker.io and debootstrap when missing, starts dockerd when no
-# engine answers (no systemd on CI machines: dockerd runs in the background).
+# Make sure this Debian machine has what the project runs on: Debian's Docker engine
+# (started when no engine answers; CI machines have no systemd, so dockerd runs in the
+# background), debootstrap for the base images, Chromium for the HTML report test.
+# Only packages that are missing are installed.
 set -euo pipefail
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v make >/dev/null 2>&1 || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} from Debian"
   export DEBIAN_FRONTEND=noninteractive
