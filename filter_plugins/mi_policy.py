@@ -19,6 +19,7 @@ description:
   - C(mi_catalog_index) checks the control catalog (policy/controls.yml) and returns its controls by id.
   - C(mi_validate_policy) checks the project-wide policy data of one host against the catalog
     (policy version, site, waivers, attestation evidence) and returns it normalised.
+  - C(mi_waivers_for_host) selects the validated waivers that apply to one host.
 """
 
 EXAMPLES = r"""
@@ -197,6 +198,20 @@ def mi_validate_policy(policy: Any, catalog: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def mi_waivers_for_host(waivers: list[dict[str, Any]], host: str, groups: list[str]) -> list[dict[str, Any]]:
+    """Return the (validated) waivers that apply to ``host``.
+
+    A waiver with neither ``hosts`` nor ``groups`` applies to every host that sees it; with
+    either, the host must be named or be a member of a named group.
+    """
+    out = []
+    for w in waivers or []:
+        hosts, wgroups = w.get("hosts"), w.get("groups")
+        if (hosts is None and wgroups is None) or host in (hosts or []) or set(groups or []) & set(wgroups or []):
+            out.append(w)
+    return out
+
+
 class FilterModule:
     """mi-harden policy filters."""
 
@@ -204,4 +219,5 @@ class FilterModule:
         return {
             "mi_catalog_index": mi_catalog_index,
             "mi_validate_policy": mi_validate_policy,
+            "mi_waivers_for_host": mi_waivers_for_host,
         }

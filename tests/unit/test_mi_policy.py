@@ -74,3 +74,16 @@ def test_catalog_rejects_duplicates_and_bad_ids():
         mi_catalog_index({"controls": [dict(ctl, automation="automated")]})
     with pytest.raises(AnsibleFilterError, match="control MI-X-01.issue"):
         mi_catalog_index({"controls": [dict(ctl, status="planned")]})
+
+
+def test_waivers_apply_by_host_or_group():
+    from mi_policy import mi_waivers_for_host
+
+    waivers = mi_validate_policy(POLICY, CATALOG)["mi_waivers"]
+    everyone = dict(waivers[0], groups=None)
+    by_host = dict(waivers[0], groups=None, hosts=["t9"])
+    assert mi_waivers_for_host(waivers, "t1", ["terminals", "site_pharm_b"]) == waivers
+    assert mi_waivers_for_host(waivers, "t1", ["terminals", "site_hosp_a"]) == []
+    assert mi_waivers_for_host([everyone], "t1", []) == [everyone]
+    assert mi_waivers_for_host([by_host], "t1", ["site_pharm_b"]) == []
+    assert mi_waivers_for_host([by_host], "t9", []) == [by_host]

@@ -1,0 +1,471 @@
+"""mi_audit: per-host, per-control compliance report from the results of the baseline's tasks.
+
+Always loaded (it needs no enabling) and cheap: it keeps, per host and per control id found
+in a task's tags, what the task found. It writes nothing unless the playbook has a play with
+``vars: {mi_audit_report: true}`` (playbooks/audit.yml's last play): when that play starts,
+the report (report.json, report.xml, report.html) is written to the directory that the
+audit's first play announced with ``set_fact: audit_report`` and a summary is printed.
+
+Statuses (docs/audit.md): compliant, drift, error, waived, attested, evidence_missing,
+not_applicable. How task results map to them:
+- a task tagged with a control id that would change something (check mode) -> drift, with
+  the diff or the message as evidence; a failed task -> error; an ok task -> compliant;
+- set_fact ``<role>_not_applicable: {ID: reason}`` -> not_applicable with the reason;
+- set_fact ``<role>_drift: {ID: [messages]}`` -> drift when the list is not empty;
+- set_fact ``<role>_waived: {ID: reason}`` -> waived (e.g. an open, approved Internet window);
+- a valid waiver of the inventory -> waived; an expired one -> drift that says so;
+- attested controls: valid evidence -> attested; missing or expired -> evidence_missing.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import difflib
+import html
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import yaml
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = r"""
+name: mi_audit
+type: aggregate
+short_description: Per-control compliance report (JSON, JUnit, HTML) of an mi-harden audit
+description:
+  - Collects task results by the control ids in their tags and writes the audit report when
+    the play marked C(mi_audit_report) starts. See docs/audit.md.
+"""
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTROL_RE = re.compile(r"^MI-[A-Z]+-\d{2}$")
+STATUSES = ("compliant", "drift", "error", "waived", "attested", "evidence_missing", "not_applicable")
+SCHEMA_VERSION = 1
+MAX_EVIDENCE_CHARS = 4000
+
+
+# ----------------------------------------------------------------------------- pure logic
+def load_catalog(root: Path = ROOT) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Return (catalog document, clause register by id). The register may be absent."""
+    catalog = yaml.safe_load((root / "policy/controls.yml").read_text(encoding="utf-8"))
+    clauses: dict[str, dict[str, Any]] = {}
+    register = root / catalog.get("clause_register", "")
+    if register.is_file():
+        clauses = {c["id"]: c for c in yaml.safe_load(register.read_text(encoding="utf-8"))["clauses"]}
+    return catalog, clauses
+
+
+def _diff_text(diff: Any) -> str:
+    """Render Ansible's diff structure(s) as unified diff text."""
+    parts = diff if isinstance(diff, list) else [diff]
+    out = []
+    for d in parts:
+        if not isinstance(d, dict):
+            continue
+        if "prepared" in d:
+            out.append(str(d["prepared"]))
+            continue
+        before, after = d.get("before", ""), d.get("after", "")
+        if isinstance(before, dict) or isinstance(after, dict):
+            out.append(f"- {json.dumps(before, sort_keys=True, default=str)}\n+ {json.dumps(after, sort_keys=True, default=str)}")
+            continue
+        out.extend(difflib.unified_diff(
+            str(before).splitlines(), str(after).splitlines(),
+            fromfile=str(d.get("before_header", "before")), tofile=str(d.get("after_header", "after")),
+            lineterm="", n=1))
+    return "\n".join(out)[:MAX_EVIDENCE_CHARS]
+
+
+def finding_from_result(task_name: str, status: str, result: dict[str, Any]) -> dict[str, str]:
+    """One finding of one task for one host: ok, changed or failed, with its evidence."""
+    detail = ""
+    if status == "changed":
+        items = result.get("results") if isinstance(result.get("results"), list) else [result]
+        texts = [_diff_text(r["diff"]) for r in items if isinstance(r, dict) and r.get("diff")]
+        detail = "\n".join(t for t in texts if t) or str(result.get("msg", "")) or "would change"
+    elif status == "failed":
+        detail = str(result.get("msg") or result.get("stderr") or result.get("reason") or "failed")
+    return {"task": task_name, "result": status, "detail": detail[:MAX_EVIDENCE_CHARS]}
+
+
+def _parse_date(value: Any) -> _dt.date | None:
+    try:
+        return _dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def control_status(
+    control: dict[str, Any],
+    findings: list[dict[str, str]],
+    signals: dict[str, list[str]],
+    waivers: list[dict[str, Any]],
+    evidence: list[dict[str, Any]],
+    today: _dt.date,
+) -> tuple[str, list[dict[str, str]]]:
+    """Status of one control on one host and the evidence that supports it.
+
+    ``signals`` holds the messages of the role conventions for this control:
+    ``not_applicable``, ``drift``, ``waived`` (lists of texts).
+    """
+    cid = control["id"]
+    if control["automation"] == "attested":
+        records = [e for e in evidence if e.get("control") == cid]
+        valid = [e for e in records if (_parse_date(e.get("valid_until")) or _dt.date.min) >= today]
+        if valid:
+            return "attested", [{"task": "evidence", "result": "ok",
+                                 "detail": f"{e['reference']} by {e['by']} on {e['date']}, valid until {e['valid_until']}"}
+                                for e in valid]
+        detail = ("evidence expired: " + ", ".join(f"{e['reference']} (valid until {e['valid_until']})" for e in records)
+                  if records else "no evidence recorded in the inventory (mi_evidence)")
+        return "evidence_missing", [{"task": "evidence", "result": "missing", "detail": detail}]
+
+    ev = list(findings)
+    ev += [{"task": "inspection", "result": "drift", "detail": m} for m in signals.get("drift", [])]
+    ev += [{"task": "not applicable", "result": "not_applicable", "detail": m} for m in signals.get("not_applicable", [])]
+    if any(f["result"] == "failed" for f in findings):
+        status = "error"
+    elif any(f["result"] == "changed" for f in findings) or signals.get("drift"):
+        status = "drift"
+    elif signals.get("not_applicable"):
+        status = "not_applicable"
+    elif any(f["result"] == "ok" for f in findings):
+        status = "compliant"
+    else:
+        status = "evidence_missing"
+        ev.append({"task": "run", "result": "missing",
+                   "detail": "no task of this run checked this control (switched off or not selected)"})
+
+    for reason in signals.get("waived", []):
+        ev.append({"task": "temporary exception", "result": "waived", "detail": reason})
+        status = "waived"
+    for w in (w for w in waivers if w.get("control") == cid):
+        expires = _parse_date(w.get("expires")) or _dt.date.min
+        if expires >= today:
+            ev.append({"task": "waiver", "result": "waived",
+                       "detail": f"{w['reason']} (approved by {w['approver']}, expires {w['expires']}); finding: {status}"})
+            status = "waived"
+        else:
+            ev.append({"task": "waiver", "result": "expired",
+                       "detail": f"waiver expired on {w['expires']}: {w['reason']} (approved by {w['approver']})"})
+            status = "drift" if status != "error" else status
+    return status, ev
+
+
+def build_report(
+    catalog: dict[str, Any],
+    clauses: dict[str, dict[str, Any]],
+    hosts: dict[str, dict[str, Any]],
+    today: _dt.date,
+    generated: str,
+) -> dict[str, Any]:
+    """Assemble report.json from what was collected per host.
+
+    ``hosts[name]`` holds: findings {control: [finding]}, signals {control: {kind: [msg]}},
+    policy (the policy role's checked policy), waivers (the host's), register (inventory of
+    the terminal), unreachable (bool).
+    """
+    controls = [c for c in catalog["controls"] if c["status"] == "implemented"]
+    out_hosts: dict[str, Any] = {}
+    totals = {s: 0 for s in STATUSES}
+    sites: dict[str, dict[str, Any]] = {}
+    for name in sorted(hosts):
+        h = hosts[name]
+        policy = h.get("policy") or {}
+        site = (policy.get("mi_site") or {}).get("id", "unknown")
+        host_controls = {}
+        for c in controls:
+            if h.get("unreachable"):
+                status, ev = "error", [{"task": "connection", "result": "failed", "detail": h.get("unreachable_msg", "unreachable")}]
+            else:
+                status, ev = control_status(c, h.get("findings", {}).get(c["id"], []), h.get("signals", {}).get(c["id"], {}),
+                                            h.get("waivers", []), policy.get("mi_evidence", []), today)
+            host_controls[c["id"]] = {
+                "status": status,
+                "title": c["title"],
+                "title_zh": c["title_zh"],
+                "severity": c["severity"],
+                "automation": c["automation"],
+                "clauses": list(c["clauses"]),
+                "evidence": ev,
+            }
+            totals[status] += 1
+            sites.setdefault(site, {"name": (policy.get("mi_site") or {}).get("name", site), "hosts": [],
+                                    "counts": {s: 0 for s in STATUSES}})["counts"][status] += 1
+        sites.setdefault(site, {"name": site, "hosts": [], "counts": {s: 0 for s in STATUSES}})["hosts"].append(name)
+        counts = {s: sum(1 for v in host_controls.values() if v["status"] == s) for s in STATUSES}
+        out_hosts[name] = {
+            "site": site,
+            "policy_version": policy.get("mi_policy_version"),
+            "summary": counts,
+            "controls": host_controls,
+            "register": h.get("register") or {},
+        }
+    versions = sorted({v["policy_version"] for v in out_hosts.values() if v["policy_version"]})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated": generated,
+        "policy": catalog["policy"],
+        "catalog_version": str(catalog["version"]),
+        "policy_version": versions[0] if len(versions) == 1 else versions,
+        "hosts": out_hosts,
+        "summary": {
+            "hosts": len(out_hosts),
+            "controls": len(controls),
+            "statuses": totals,
+            "sites": sites,
+            "drift_or_error": totals["drift"] + totals["error"],
+        },
+        "planned_controls": [{"id": c["id"], "title": c["title"], "issue": c.get("issue")}
+                             for c in catalog["controls"] if c["status"] == "planned"],
+        "clauses": {cid: {"quote": c.get("quote", ""), "requirement": c.get("requirement", ""), "source": c.get("source", "")}
+                    for cid, c in clauses.items()},
+    }
+
+
+def render_junit(report: dict[str, Any]) -> str:
+    """JUnit XML: one testsuite per host, one testcase per control."""
+    suites = ET.Element("testsuites", name="mi-harden audit")
+    for host, h in report["hosts"].items():
+        suite = ET.SubElement(suites, "testsuite", name=host)
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for cid, c in h["controls"].items():
+            case = ET.SubElement(suite, "testcase", classname=f"{h['site']}.{host}", name=f"{cid} {c['title']}")
+            counts["tests"] += 1
+            text = "\n".join(f"[{e['result']}] {e['task']}: {e['detail']}" for e in c["evidence"])
+            if c["status"] in ("drift", "evidence_missing"):
+                ET.SubElement(case, "failure", message=c["status"], type=c["status"]).text = text
+                counts["failures"] += 1
+            elif c["status"] == "error":
+                ET.SubElement(case, "error", message="error", type="error").text = text
+                counts["errors"] += 1
+            elif c["status"] in ("waived", "not_applicable"):
+                ET.SubElement(case, "skipped", message=f"{c['status']}: {c['evidence'][-1]['detail'][:200] if c['evidence'] else ''}")
+                counts["skipped"] += 1
+            else:
+                ET.SubElement(case, "system-out").text = text
+        for k, v in counts.items():
+            suite.set(k, str(v))
+    for k in ("tests", "failures", "errors", "skipped"):
+        suites.set(k, str(sum(int(s.get(k)) for s in suites)))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+LABELS = {
+    "zh": {
+        "title": "医保终端安全合规审计报告", "generated": "生成时间", "policy": "策略版本", "catalog": "控制项目录",
+        "summary": "各站点汇总", "site": "站点", "hosts": "终端数", "matrix": "终端 × 控制项 合规矩阵",
+        "host": "终端", "details": "控制项说明", "clauses": "对应制度条款", "evidence": "审计证据",
+        "register": "终端登记信息", "planned": "计划中的控制项(尚未实施,不计入结论)", "sign": "审计签字",
+        "auditor": "审计人", "date": "日期", "status": "状态", "severity": "等级",
+        "compliant": "合规", "drift": "偏离", "error": "错误", "waived": "豁免", "attested": "已证明",
+        "evidence_missing": "缺少证据", "not_applicable": "不适用",
+    },
+    "en": {
+        "title": "Medical insurance terminal compliance audit report", "generated": "Generated", "policy": "Policy version",
+        "catalog": "Control catalog", "summary": "Summary per site", "site": "Site", "hosts": "Terminals",
+        "matrix": "Terminal x control matrix", "host": "Terminal", "details": "Controls", "clauses": "Policy clauses",
+        "evidence": "Evidence", "register": "Terminal register", "planned": "Planned controls (not yet implemented, not counted)",
+        "sign": "Sign-off", "auditor": "Auditor", "date": "Date", "status": "Status", "severity": "Severity",
+        "compliant": "compliant", "drift": "drift", "error": "error", "waived": "waived", "attested": "attested",
+        "evidence_missing": "evidence missing", "not_applicable": "not applicable",
+    },
+}
+COLOURS = {"compliant": "#2e7d32", "drift": "#c62828", "error": "#6a1b9a", "waived": "#ef6c00", "attested": "#1565c0",
+           "evidence_missing": "#ad1457", "not_applicable": "#757575"}
+
+
+def render_html(report: dict[str, Any], lang: str = "zh") -> str:
+    """One self-contained page (inline CSS and script, no external resource)."""
+    t = LABELS["en" if lang == "en" else "zh"]
+    e = html.escape
+    first = next(iter(report["hosts"].values()), {"controls": {}})
+    ids = list(first["controls"])
+
+    def ctl_title(c: dict[str, Any]) -> str:
+        return f"{c['title_zh']} / {c['title']}" if lang != "en" else f"{c['title']} / {c['title_zh']}"
+
+    rows = []
+    for site_id, site in report["summary"]["sites"].items():
+        cells = "".join(f"<td>{site['counts'][s]}</td>" for s in STATUSES)
+        rows.append(f"<tr><td>{e(site_id)}</td><td>{e(str(site['name']))}</td><td>{len(site['hosts'])}</td>{cells}</tr>")
+    summary = (f"<table class='summary'><tr><th>{t['site']}</th><th></th><th>{t['hosts']}</th>"
+               + "".join(f"<th><span class='dot' style='background:{COLOURS[s]}'></span>{t[s]}</th>" for s in STATUSES)
+               + "</tr>" + "".join(rows) + "</table>")
+    head = "".join(f"<th class='cid' title='{e(first['controls'][c]['title'])}'><a href='#{c}'>{c}</a></th>" for c in ids)
+    mrows = []
+    for host, h in report["hosts"].items():
+        cells = "".join(
+            f"<td class='cell {h['controls'][c]['status']}' data-status='{h['controls'][c]['status']}' "
+            f"title='{e(host)} {c}: {t[h['controls'][c]['status']]}' style='background:{COLOURS[h['controls'][c]['status']]}'>"
+            f"{e(t[h['controls'][c]['status']])}</td>" for c in ids)
+        mrows.append(f"<tr class='host' data-host='{e(host)}'><th>{e(host)}<br><small>{e(h['site'])}</small></th>{cells}</tr>")
+    matrix = f"<table class='matrix' id='matrix'><tr><th>{t['host']}</th>{head}</tr>{''.join(mrows)}</table>"
+    details = []
+    for c in ids:
+        meta = first["controls"][c]
+        cl = "".join(
+            f"<li><b>{e(k)}</b>: {e(report['clauses'].get(k, {}).get('quote', ''))}"
+            f"<br><small>{e(report['clauses'].get(k, {}).get('requirement', ''))}</small></li>" for k in meta["clauses"])
+        ev = []
+        for host, h in report["hosts"].items():
+            hc = h["controls"][c]
+            lines = "".join(f"<li>[{e(x['result'])}] {e(x['task'])}<pre>{e(x['detail'])}</pre></li>" if x["detail"]
+                            else f"<li>[{e(x['result'])}] {e(x['task'])}</li>" for x in hc["evidence"])
+            ev.append(f"<details><summary><span class='dot' style='background:{COLOURS[hc['status']]}'></span>"
+                      f"{e(host)}: {e(t[hc['status']])}</summary><ul>{lines}</ul></details>")
+        details.append(f"<section class='control' id='{c}'><h3>{c} {e(ctl_title(meta))}</h3>"
+                       f"<p>{t['severity']}: {e(meta['severity'])} · {e(meta['automation'])}</p>"
+                       f"<h4>{t['clauses']}</h4><ul>{cl}</ul><h4>{t['evidence']}</h4>{''.join(ev)}</section>")
+    reg = "".join(f"<details><summary>{e(host)}</summary><pre>{e(json.dumps(h['register'], ensure_ascii=False, indent=2))}</pre></details>"
+                  for host, h in report["hosts"].items())
+    planned = "".join(f"<li>{e(p['id'])} {e(p['title'])}</li>" for p in report["planned_controls"])
+    pv = report["policy_version"] if isinstance(report["policy_version"], str) else ", ".join(report["policy_version"])
+    return f"""<!DOCTYPE html>
+<html lang="{'en' if lang == 'en' else 'zh-CN'}"><head><meta charset="utf-8">
+<title>{t['title']}</title>
+<style>
+body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}} th,td{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}
+td.cell{{color:#fff;text-align:center;cursor:pointer}} th.cid{{writing-mode:vertical-rl;font-weight:normal}}
+.dot{{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}}
+pre{{white-space:pre-wrap;background:#f6f6f6;padding:4px;max-height:20em;overflow:auto}}
+section.control{{border-top:1px solid #ddd;margin-top:1em}} .sign td{{height:2.5em;min-width:14em}}
+</style></head>
+<body data-ready="0" data-errors="">
+<h1>{t['title']}</h1>
+<p>{t['generated']}: {e(report['generated'])} · {t['policy']}: {e(str(pv))} · {t['catalog']}: {e(report['policy'])} {e(report['catalog_version'])}</p>
+<h2>{t['summary']}</h2>{summary}
+<h2>{t['matrix']}</h2>{matrix}
+<h2>{t['details']}</h2>{''.join(details)}
+<h2>{t['register']}</h2>{reg}
+<h2>{t['planned']}</h2><ul>{planned}</ul>
+<h2>{t['sign']}</h2><table class="sign"><tr><th>{t['auditor']}</th><td></td><th>{t['date']}</th><td></td></tr></table>
+<script>
+window.addEventListener("error", function (ev) {{
+  document.body.dataset.errors += (ev.message || "error") + ";";
+}});
+document.querySelectorAll("#matrix td.cell").forEach(function (cell, i) {{
+  cell.addEventListener("click", function () {{
+    var id = document.querySelectorAll("#matrix th.cid")[cell.cellIndex - 1].textContent;
+    document.getElementById(id).scrollIntoView();
+  }});
+}});
+document.body.dataset.ready = "1";
+</script>
+</body></html>
+"""
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """The short terminal summary printed at the end of an audit."""
+    s = report["summary"]["statuses"]
+    lines = [f"mi-harden audit: {report['summary']['hosts']} host(s) x {report['summary']['controls']} control(s): "
+             + ", ".join(f"{k} {v}" for k, v in s.items() if v)]
+    for host, h in report["hosts"].items():
+        bad = [f"{cid} {c['status']}" for cid, c in h["controls"].items() if c["status"] in ("drift", "error", "evidence_missing")]
+        lines.append(f"  {host}: " + (", ".join(bad) if bad else "no drift"))
+    return lines
+
+
+def write_report(report: dict[str, Any], directory: str, lang: str) -> list[str]:
+    """Write the three report files; return their paths."""
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for name, text in (("report.json", json.dumps(report, ensure_ascii=False, indent=2, sort_keys=False) + "\n"),
+                       ("report.xml", render_junit(report)),
+                       ("report.html", render_html(report, lang))):
+        path = os.path.join(directory, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- callback
+class CallbackModule(CallbackBase):
+    """Collect per-control findings; write the report when the report play starts."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "mi_audit"
+    CALLBACK_NEEDS_ENABLED = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hosts: dict[str, dict[str, Any]] = {}
+        self.settings: dict[str, Any] = {}
+
+    def _host(self, name: str) -> dict[str, Any]:
+        return self.hosts.setdefault(name, {"findings": {}, "signals": {}, "waivers": [], "policy": None, "register": None})
+
+    def _record(self, result: Any, status: str) -> None:
+        host_name = result._host.get_name()
+        res = result._result if isinstance(result._result, dict) else {}
+        facts = res.get("ansible_facts") or {}
+        if "audit_report" in facts and isinstance(facts["audit_report"], dict):
+            self.settings = dict(facts["audit_report"])
+        ids = [t for t in (result._task.tags or []) if CONTROL_RE.match(str(t))]
+        h = None
+        for key, value in facts.items():
+            if key == "policy_checked" and isinstance(value, dict):
+                h = h or self._host(host_name)
+                h["policy"] = value
+            elif key == "policy_waivers" and isinstance(value, list):
+                h = h or self._host(host_name)
+                h["waivers"] = value
+            elif key == "terminal_register_inventory" and isinstance(value, dict):
+                h = h or self._host(host_name)
+                h["register"] = value
+            else:
+                for kind in ("not_applicable", "drift", "waived"):
+                    if key.endswith("_" + kind) and isinstance(value, dict):
+                        h = h or self._host(host_name)
+                        for cid, msgs in value.items():
+                            msgs = msgs if isinstance(msgs, list) else [msgs]
+                            bucket = h["signals"].setdefault(str(cid), {}).setdefault(kind, [])
+                            bucket.extend(str(m) for m in msgs if m)
+                            if kind == "drift":  # an inspection ran for this control
+                                h["findings"].setdefault(str(cid), []).append(
+                                    {"task": result._task.get_name(), "result": "ok", "detail": ""})
+        if not ids or status == "skipped":
+            return
+        h = h or self._host(host_name)
+        finding = finding_from_result(result._task.get_name(), status, res)
+        for cid in ids:
+            h["findings"].setdefault(cid, []).append(finding)
+
+    def v2_runner_on_ok(self, result: Any) -> None:
+        self._record(result, "changed" if result._result.get("changed") else "ok")
+
+    def v2_runner_on_failed(self, result: Any, ignore_errors: bool = False) -> None:
+        self._record(result, "ok" if ignore_errors else "failed")
+
+    def v2_runner_on_skipped(self, result: Any) -> None:
+        self._record(result, "skipped")
+
+    def v2_runner_on_unreachable(self, result: Any) -> None:
+        h = self._host(result._host.get_name())
+        h["unreachable"] = True
+        h["unreachable_msg"] = str(result._result.get("msg", "unreachable"))
+
+    def v2_playbook_on_play_start(self, play: Any) -> None:
+        if not (play.vars or {}).get("mi_audit_report"):
+            return
+        if not self.settings.get("dir"):
+            self._display.warning("mi_audit: report play reached, but no audit_report fact named the directory")
+            return
+        catalog, clauses = load_catalog()
+        hosts = {k: v for k, v in self.hosts.items() if k != "localhost" and (v.get("policy") or v.get("unreachable"))}
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+        report = build_report(catalog, clauses, hosts, now.date(), now.isoformat())
+        paths = write_report(report, self.settings["dir"], self.settings.get("lang", "zh"))
+        for line in summary_lines(report):
+            self._display.display(line)
+        self._display.display("mi-harden audit report: " + ", ".join(paths))
