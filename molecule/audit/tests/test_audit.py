@@ -134,21 +134,35 @@ def test_html_report_renders_in_a_real_browser(fresh, tmp_path):
     assert "医保终端安全合规审计报告" in dom.stdout
 
 
-def test_fail_on_drift_exits_non_zero(fresh):
-    proc, report, _ = audit("fail-on-drift", "-e", "fail_on_drift=true", check=False)
-    assert proc.returncode != 0
-    assert report["summary"]["drift_or_error"] > 0
+@pytest.fixture(scope="module")
+def second(fresh):
+    """One more audit of the fresh terminal: English, gated, one valid and one expired waiver."""
+    waivers = [
+        {"control": "MI-MEDIA-02", "reason": "Bluetooth scanner until the wired one arrives",
+         "approver": "Li Wei", "expires": "2099-12-31"},
+        {"control": "MI-MEDIA-04", "reason": "desktop pilot", "approver": "Li Wei", "expires": "2020-01-31"},
+    ]
+    proc, report, out = audit("english-gated-waivers", "-e", "report_lang=en", "-e", "fail_on_drift=true",
+                              "-e", json.dumps({"mi_waivers": waivers}), check=False)
+    return {"proc": proc, "report": report, "out": out}
 
 
-def test_waiver_shows_waived_and_expired_waiver_shows_drift():
-    waiver = {"control": "MI-MEDIA-02", "reason": "Bluetooth scanner until the wired one arrives",
-              "approver": "Li Wei", "expires": "2099-12-31"}
-    _, report, _ = audit("waived", "-e", json.dumps({"mi_waivers": [waiver]}))
-    assert statuses(report)["MI-MEDIA-02"] == "waived"
-    expired = dict(waiver, expires="2020-01-31")
-    _, report, _ = audit("expired", "-e", json.dumps({"mi_waivers": [expired]}))
-    assert statuses(report)["MI-MEDIA-02"] == "drift"
-    assert any("waiver expired on 2020-01-31" in e["detail"] for e in report["hosts"][HOST]["controls"]["MI-MEDIA-02"]["evidence"])
+def test_fail_on_drift_exits_non_zero(second):
+    assert second["proc"].returncode != 0
+    assert second["report"]["summary"]["drift_or_error"] > 0
+    assert "control result(s) in drift or error" in second["proc"].stdout
+
+
+def test_waiver_shows_waived_and_expired_waiver_shows_drift(second):
+    st = statuses(second["report"])
+    assert st["MI-MEDIA-02"] == "waived"
+    assert st["MI-MEDIA-04"] == "drift"
+    evidence = second["report"]["hosts"][HOST]["controls"]["MI-MEDIA-04"]["evidence"]
+    assert any("waiver expired on 2020-01-31" in e["detail"] for e in evidence)
+
+
+def test_english_report(second):
+    assert "Medical insurance terminal compliance audit report" in (second["out"] / "report.html").read_text()
 
 
 def test_waiver_for_unknown_control_stops_before_any_host_is_touched(host):
@@ -160,18 +174,13 @@ def test_waiver_for_unknown_control_stops_before_any_host_is_touched(host):
     assert host.check_output(FINGERPRINT) == before
 
 
-def test_english_report(fresh):
-    _, _, out = audit("english", "-e", "report_lang=en")
-    assert "Medical insurance terminal compliance audit report" in (out / "report.html").read_text()
-
-
 @pytest.fixture(scope="module")
 def converged(host):
     playbook("site.yml")
     # the administrator acts on the register finding: the unregistered account loses sudo
     host.run("gpasswd -d intruder sudo")
-    _, report, out = audit("converged")
-    return {"report": report, "out": out}
+    proc, report, out = audit("converged", "-e", "fail_on_drift=true", check=False)
+    return {"proc": proc, "report": report, "out": out}
 
 
 def test_converged_terminal_has_no_drift(converged):
@@ -187,5 +196,4 @@ def test_converged_not_applicable_controls_say_why(converged):
 
 
 def test_fail_on_drift_passes_when_compliant(converged):
-    proc, _, _ = audit("converged-gate", "-e", "fail_on_drift=true", check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert converged["proc"].returncode == 0, converged["proc"].stdout[-3000:]
