@@ -116,6 +116,20 @@ def mi_mirror_url(value: Any, field: str) -> str:
     return url.rstrip("/")
 
 
+def mi_security_mirror(mirror: Any, security: Any = "") -> str:
+    """The security suite's mirror: ``security`` when given (checked), else ``mirror``
+    with its last path element ``debian`` replaced by ``debian-security``."""
+    if security:
+        return mi_mirror_url(security, "updates_security_mirror")
+    base = mi_mirror_url(mirror, "updates_mirror")
+    if not base.endswith("/debian"):
+        raise AnsibleFilterError(
+            f"updates_security_mirror: required, because updates_mirror {base!r} does not end in "
+            "/debian (the security suite's address cannot be derived from it)"
+        )
+    return base + "-security"
+
+
 def mi_calendar_text(value: Any, field: str) -> str:
     """Pre-check a systemd calendar expression: one non-empty line of text.
 
@@ -193,6 +207,7 @@ class FilterModule:
             "mi_abs_paths": mi_abs_paths,
             "mi_ntp_servers": mi_ntp_servers,
             "mi_mirror_url": mi_mirror_url,
+            "mi_security_mirror": mi_security_mirror,
             "mi_calendar_text": mi_calendar_text,
             "mi_integrity_drift": mi_integrity_drift,
             "mi_update_drift": mi_update_drift,

@@ -10,6 +10,7 @@ from mi_change import (
     mi_integrity_drift,
     mi_mirror_url,
     mi_ntp_servers,
+    mi_security_mirror,
     mi_update_drift,
 )
 
@@ -85,6 +86,17 @@ def test_mirror_url_is_stripped():
 def test_bad_mirror_names_the_field(value, message):
     with pytest.raises(AnsibleFilterError, match=message):
         mi_mirror_url(value, "updates_mirror")
+
+
+def test_security_mirror_derived_or_given():
+    assert mi_security_mirror("http://10.20.0.5:3142/debian/") == "http://10.20.0.5:3142/debian-security"
+    assert mi_security_mirror("http://m/x", "http://m/sec/") == "http://m/sec"
+    with pytest.raises(AnsibleFilterError, match=r"updates_security_mirror: required, because updates_mirror 'http://m/x'"):
+        mi_security_mirror("http://m/x")
+    with pytest.raises(AnsibleFilterError, match=r"updates_security_mirror: 'ftp://s' is not"):
+        mi_security_mirror("http://m/debian", "ftp://s")
+    with pytest.raises(AnsibleFilterError, match=r"updates_mirror: is empty"):
+        mi_security_mirror("")
 
 
 def test_calendar_text_precheck():
