@@ -355,7 +355,7 @@ def _when(value: Any) -> float | None:
     if not isinstance(value, str) or not value:
         return None
     text = value.strip().replace("Z", "+00:00")
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    text = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
     try:
         moment = _dt.datetime.fromisoformat(text)
     except ValueError:
