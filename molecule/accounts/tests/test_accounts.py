@@ -1,0 +1,259 @@
+"""Role accounts: behaviour on the converged terminal, through PAM as a login would go.
+
+Passwords are changed by driving `passwd` through a pseudo-terminal inside the container
+(chpasswd would bypass pam_pwquality), and logins are tried with `su` run as `nobody`, so
+the whole auth/account/session stack is exercised. Values from molecule/accounts/converge.yml:
+deny 3, unlock_time 20 s, TMOUT 5 s, break-glass `rescue`, shared `reception`.
+"""
+
+import json
+import re
+import shlex
+import time
+
+import pytest
+
+START = "Pwuser-Start-2024!"
+DENY = 3
+UNLOCK = 20
+
+# Runs inside the container: drives a program that asks for passwords through a pty.
+# argv[1] JSON: {"argv": [...], "old": str|None, "new": str}. Answers the current-password
+# prompt with `old`, the first "New password" and its retype with `new`; a second "New
+# password" prompt means the first was refused, and the program is stopped there.
+PTY_DRIVER = r'''
+import json, os, pty, select, signal, sys, time
+spec = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(spec["argv"][0], spec["argv"])
+out, seen, new_prompts, deadline = b"", 0, 0, time.time() + spec.get("timeout", 40)
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if fd in r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    tail = out[seen:].lower()
+    if b"retype new password:" in tail or b"retype new unix password:" in tail:
+        os.write(fd, (spec["new"] + "\n").encode()); seen = len(out)
+    elif b"new password:" in tail or b"new unix password:" in tail:
+        new_prompts += 1
+        if new_prompts > 1:
+            os.kill(pid, signal.SIGTERM); break
+        os.write(fd, (spec["new"] + "\n").encode()); seen = len(out)
+    elif b"password:" in tail and spec.get("old") is not None:
+        os.write(fd, (spec["old"] + "\n").encode()); seen = len(out)
+timeout = time.time() >= deadline
+if timeout:
+    os.kill(pid, signal.SIGKILL)
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "timeout": timeout,
+                  "out": out.decode(errors="replace")}))
+'''
+
+
+def _pty(host, argv, new, old=None, timeout=40):
+    spec = json.dumps({"argv": argv, "new": new, "old": old, "timeout": timeout})
+    res = host.run(f"python3 -c {shlex.quote(PTY_DRIVER)} {shlex.quote(spec)}")
+    assert res.rc == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def _shadow_hash(host, user):
+    return host.check_output(f"getent shadow {user}").split(":")[1]
+
+
+def _reset(host, user, password):
+    """Known password, last change 10 days ago (past the minimum age), no failure records."""
+    host.run_test(f"echo {shlex.quote(user + ':' + password)} | chpasswd")
+    host.run_test(f"chage --lastday $(date -d '-10 days' +%F) {user}")
+    host.run_test(f"faillock --user {user} --reset")
+
+
+def _change_as_user(host, user, old, new):
+    return _pty(host, ["su", "-s", "/bin/sh", user, "-c", "passwd"], new=new, old=old)
+
+
+def _login(host, user, password, command="echo logged-in"):
+    """su to `user` as `nobody` with the password on stdin: the auth+account+session stacks."""
+    return host.run(
+        f"echo {shlex.quote(password)} | setpriv --reuid=65534 --regid=65534 --clear-groups "
+        f"su {user} -s /bin/sh -c {shlex.quote(command)}"
+    )
+
+
+# ---------------------------------------------------------------- MI-ACC-01 quality
+@pytest.mark.parametrize(
+    ("weak", "why"),
+    [
+        ("Sh0rt!pw", "shorter than 12"),
+        ("qzwxecrvtbynumkp", "character classes"),
+        ("pwuser", "equal to the user name"),
+        ("Xq7!pwuser!Kz3#", "contains the user name"),
+        ("Password12345", "dictionary word"),
+    ],
+)
+def test_weak_password_refused_through_pam(host, weak, why):
+    """MI-ACC-01: a normal user's `passwd` refuses a weak password; the hash stays as it was."""
+    _reset(host, "pwuser", START)
+    before = _shadow_hash(host, "pwuser")
+    res = _change_as_user(host, "pwuser", START, weak)
+    assert "BAD PASSWORD" in res["out"] or "password unchanged" in res["out"].lower(), (why, res["out"])
+    assert res["rc"] != 0, (why, res["out"])
+    assert _shadow_hash(host, "pwuser") == before, why
+
+
+def test_strong_password_accepted_and_history_refuses_reuse(host):
+    """MI-ACC-01 MI-ACC-03: a strong password is accepted; going back to the old one is refused."""
+    _reset(host, "pwuser", START)
+    before = _shadow_hash(host, "pwuser")
+    res = _change_as_user(host, "pwuser", START, "Kettle-Moon-7395!")
+    assert res["rc"] == 0, res["out"]
+    assert "successfully" in res["out"], res["out"]
+    assert _shadow_hash(host, "pwuser") != before
+    assert _login(host, "pwuser", "Kettle-Moon-7395!").rc == 0
+    # history: the password just replaced is remembered
+    host.run_test("chage --lastday $(date -d '-10 days' +%F) pwuser")
+    again = _change_as_user(host, "pwuser", "Kettle-Moon-7395!", START)
+    assert again["rc"] != 0, again["out"]
+    assert "already" in again["out"].lower() or "used" in again["out"].lower(), again["out"]
+
+
+def test_root_is_held_to_the_rules_too(host):
+    """MI-ACC-01 (enforce_for_root): root setting a weak password for a user is refused."""
+    _reset(host, "pwuser", START)
+    before = _shadow_hash(host, "pwuser")
+    res = _pty(host, ["passwd", "pwuser"], new="abc12345")
+    assert res["rc"] != 0 and "BAD PASSWORD" in res["out"], res["out"]
+    assert _shadow_hash(host, "pwuser") == before
+
+
+# ---------------------------------------------------------------- MI-ACC-02 aging
+def test_existing_account_gets_aging_values(host):
+    """MI-ACC-02: an account made before converge (max 99999, min 0) now expires."""
+    out = host.check_output("chage -l olduser")
+    assert "Maximum number of days between password change\t\t: 90" in out, out
+    assert "Minimum number of days between password change\t\t: 1" in out, out
+    assert "Number of days of warning before password expires\t: 14" in out, out
+    assert host.file("/etc/login.defs").contains(r"^PASS_MAX_DAYS\s+90$")
+
+
+def test_break_glass_account_not_aged(host):
+    """Lockout safety: the break-glass account keeps its aging (never expired by the role)."""
+    out = host.check_output("chage -l rescue")
+    assert "Maximum number of days between password change\t\t: 99999" in out, out
+
+
+def test_new_account_must_change_initial_password(host):
+    """MI-ACC-02: the administrator created with an initial password must change it first."""
+    assert "password must be changed" in host.check_output("chage -l alice")
+    res = _login(host, "alice", "Alice-Initial-2026!")
+    assert res.rc != 0
+    assert "change your password" in (res.stdout + res.stderr).lower(), res.stdout + res.stderr
+
+
+def test_adduser_account_must_change_initial_password(host):
+    """MI-ACC-02: an account made later with adduser is expired by the adduser.local hook."""
+    host.run("deluser --quiet newbie")
+    host.run_test("adduser --quiet --disabled-password --gecos '' newbie")
+    try:
+        assert "password must be changed" in host.check_output("chage -l newbie")
+    finally:
+        host.run("deluser --quiet newbie")
+
+
+# ---------------------------------------------------------------- MI-ACC-03 lockout
+def test_account_locked_after_failures_and_unlocked_after_time(host):
+    """MI-ACC-03: after `deny` wrong passwords the right one is refused until unlock_time passes."""
+    _reset(host, "lockme", "Lockme-Pass-2024!")
+    assert _login(host, "lockme", "Lockme-Pass-2024!").rc == 0
+    for _ in range(DENY):
+        assert _login(host, "lockme", "wrong-password").rc != 0
+    records = host.check_output("faillock --user lockme")
+    valid = [line for line in records.splitlines() if re.match(r"^\d{4}-\d\d-\d\d ", line) and line.endswith("V")]
+    assert len(valid) >= DENY, records
+    locked = _login(host, "lockme", "Lockme-Pass-2024!")
+    assert locked.rc != 0, "right password accepted while locked"
+    time.sleep(UNLOCK + 2)
+    assert _login(host, "lockme", "Lockme-Pass-2024!").rc == 0, "not unlocked after unlock_time"
+
+
+def test_break_glass_account_never_locked(host):
+    """Lockout safety: the break-glass account still logs in after more than `deny` failures."""
+    for _ in range(DENY + 1):
+        _login(host, "rescue", "wrong-password")
+    ok = _login(host, "rescue", "Rescue-Glass-2024!")
+    assert ok.rc == 0 and "logged-in" in ok.stdout, ok.stdout + ok.stderr
+    assert "mi-lockout-exempt" in host.check_output("id -nG rescue").split()
+
+
+def test_pam_stack_is_pam_auth_updates_own(host):
+    """MI-ACC-03: pam-auth-update regenerates the very same stack (nothing hand-edited)."""
+    res = host.run("/usr/local/sbin/mi-pam-check --enable pwquality mi-harden-faillock-preauth "
+                   "mi-harden-faillock mi-harden-pwhistory")
+    assert res.rc == 0, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    assert report["ok"] and report["changed"] == [], report
+
+
+# ---------------------------------------------------------------- MI-ACC-04 idle
+def test_tmout_is_readonly_in_login_shells(host):
+    """MI-ACC-04: a user cannot lift the idle timeout."""
+    res = host.run("su - pwuser -c 'TMOUT=0; echo lifted'")
+    assert "lifted" not in res.stdout
+    assert "readonly" in res.stderr, res.stderr
+
+
+def test_idle_login_shell_ends(host):
+    """MI-ACC-04: an interactive login shell left alone ends by itself (TMOUT 5 s here)."""
+    res = _pty(host, ["su", "-", "pwuser"], new="", timeout=60)
+    assert not res["timeout"], "the idle shell was still there after 60 s"
+    assert "timed out" in res["out"].lower(), res["out"]
+
+
+def test_desktop_screen_lock(host):
+    """MI-ACC-04: the dconf system database locks the screen after the idle delay."""
+    read = host.check_output("DCONF_PROFILE=user dconf read /org/gnome/desktop/session/idle-delay")
+    assert read.strip() == "uint32 600"
+    assert host.check_output("DCONF_PROFILE=user dconf read /org/gnome/desktop/screensaver/lock-enabled") == "true"
+
+
+# ---------------------------------------------------------------- MI-ACC-05 tiers
+def test_unlisted_admin_group_member_removed(host):
+    """MI-ACC-05: the member the policy does not name left mi-admins and sudo, kept other groups."""
+    groups = host.check_output("id -nG intruder").split()
+    assert "mi-admins" not in groups and "sudo" not in groups
+    assert "users" in groups
+    assert "not allowed" in host.run("sudo -l -U intruder").stdout
+
+
+def test_administrator_has_sudo_operator_has_not(host):
+    """MI-ACC-05: administrators may use sudo (admin group); operators may not."""
+    assert "mi-admins" in host.check_output("id -nG alice").split()
+    assert "(ALL : ALL) ALL" in host.check_output("sudo -l -U alice")
+    assert "not allowed" in host.run("sudo -l -U bob").stdout
+    assert host.run("visudo -c").rc == 0
+
+
+# ---------------------------------------------------------------- MI-ACC-06 no shared logins
+@pytest.mark.parametrize("account", ["svcweird", "reception"])
+def test_system_and_shared_accounts_cannot_log_in(host, account):
+    """MI-ACC-06: a system account and a shared account get nologin and a locked password."""
+    assert host.user(account).shell == "/usr/sbin/nologin"
+    assert host.check_output(f"passwd -S {account}").split()[1] == "L"
+    res = host.run(f"su {account} -c id")
+    assert res.rc != 0 and "uid=" not in res.stdout
+
+
+def test_system_accounts_have_no_shell(host):
+    """MI-ACC-06: no account below UID 1000 but root keeps an interactive shell."""
+    shells = host.check_output("getent passwd").splitlines()
+    bad = [line for line in shells
+           if 0 < int(line.split(":")[2]) < 1000
+           and line.split(":")[6] not in ("/usr/sbin/nologin", "/bin/false", "/bin/sync", "/usr/bin/false", "")]
+    assert not bad, bad
