@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-START = "Pwuser-Start-2024!"
+START = "Kestrel-Start-2024!"
 DENY = 3
 UNLOCK = 20
 
@@ -43,15 +43,19 @@ while time.time() < deadline:
         os.write(fd, (spec["new"] + "\n").encode()); seen = len(out)
     elif b"new password:" in tail or b"new unix password:" in tail:
         new_prompts += 1
-        if new_prompts > 1:
-            os.kill(pid, signal.SIGTERM); break
+        if new_prompts > 1:  # passwd ignores SIGTERM while it asks
+            break
         os.write(fd, (spec["new"] + "\n").encode()); seen = len(out)
     elif b"password:" in tail and spec.get("old") is not None:
         os.write(fd, (spec["old"] + "\n").encode()); seen = len(out)
 timeout = time.time() >= deadline
-if timeout:
+done, status = os.waitpid(pid, os.WNOHANG)
+if not done:
+    time.sleep(1)
+    done, status = os.waitpid(pid, os.WNOHANG)
+if not done:
     os.kill(pid, signal.SIGKILL)
-_, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
 print(json.dumps({"rc": os.waitstatus_to_exitcode(status), "timeout": timeout,
                   "out": out.decode(errors="replace")}))
 '''
@@ -68,11 +72,21 @@ def _shadow_hash(host, user):
     return host.check_output(f"getent shadow {user}").split(":")[1]
 
 
+# Sets a hash directly (usermod -p): chpasswd goes through PAM on Debian 12 and would
+# itself be held to the password rules.
+SET_HASH = (
+    "import ctypes, subprocess, sys; c = ctypes.CDLL('libcrypt.so.1'); "
+    "c.crypt.restype = c.crypt_gensalt.restype = ctypes.c_char_p; "
+    "h = c.crypt(sys.argv[2].encode(), c.crypt_gensalt(b'$6$', 0, None, 0)).decode(); "
+    "subprocess.run(['usermod', '-p', h, sys.argv[1]], check=True)"
+)
+
+
 def _reset(host, user, password):
     """Known password, last change 10 days ago (past the minimum age), no failure records."""
-    host.run_test(f"echo {shlex.quote(user + ':' + password)} | chpasswd")
-    host.run_test(f"chage --lastday $(date -d '-10 days' +%F) {user}")
-    host.run_test(f"faillock --user {user} --reset")
+    host.run_expect([0], f"python3 -c {shlex.quote(SET_HASH)} {user} {shlex.quote(password)}")
+    host.run_expect([0], f"chage --lastday $(date -d '-10 days' +%F) {user}")
+    host.run_expect([0], f"faillock --user {user} --reset")
 
 
 def _change_as_user(host, user, old, new):
@@ -92,10 +106,10 @@ def _login(host, user, password, command="echo logged-in"):
     ("weak", "why"),
     [
         ("Sh0rt!pw", "shorter than 12"),
-        ("qzwxecrvtbynumkp", "character classes"),
-        ("pwuser", "equal to the user name"),
+        ("qzwxecrvtbynumkp", "less than 3 character classes"),
+        ("pwuser", "BAD PASSWORD"),  # equal to the user name
         ("Xq7!pwuser!Kz3#", "contains the user name"),
-        ("Password12345", "dictionary word"),
+        ("Basketball12", "dictionary"),
     ],
 )
 def test_weak_password_refused_through_pam(host, weak, why):
@@ -103,7 +117,7 @@ def test_weak_password_refused_through_pam(host, weak, why):
     _reset(host, "pwuser", START)
     before = _shadow_hash(host, "pwuser")
     res = _change_as_user(host, "pwuser", START, weak)
-    assert "BAD PASSWORD" in res["out"] or "password unchanged" in res["out"].lower(), (why, res["out"])
+    assert "BAD PASSWORD" in res["out"] and why in res["out"], res["out"]
     assert res["rc"] != 0, (why, res["out"])
     assert _shadow_hash(host, "pwuser") == before, why
 
@@ -118,7 +132,7 @@ def test_strong_password_accepted_and_history_refuses_reuse(host):
     assert _shadow_hash(host, "pwuser") != before
     assert _login(host, "pwuser", "Kettle-Moon-7395!").rc == 0
     # history: the password just replaced is remembered
-    host.run_test("chage --lastday $(date -d '-10 days' +%F) pwuser")
+    host.run_expect([0], "chage --lastday $(date -d '-10 days' +%F) pwuser")
     again = _change_as_user(host, "pwuser", "Kettle-Moon-7395!", START)
     assert again["rc"] != 0, again["out"]
     assert "already" in again["out"].lower() or "used" in again["out"].lower(), again["out"]
@@ -140,7 +154,7 @@ def test_existing_account_gets_aging_values(host):
     assert "Maximum number of days between password change\t\t: 90" in out, out
     assert "Minimum number of days between password change\t\t: 1" in out, out
     assert "Number of days of warning before password expires\t: 14" in out, out
-    assert host.file("/etc/login.defs").contains(r"^PASS_MAX_DAYS\s+90$")
+    assert host.file("/etc/login.defs").contains("^PASS_MAX_DAYS[[:space:]]*90$")
 
 
 def test_break_glass_account_not_aged(host):
