@@ -100,16 +100,21 @@ def test_sysctl_file_holds_the_policy_for_this_kernel(host):
                 "kernel.yama.ptrace_scope", "kernel.kptr_restrict", "kernel.dmesg_restrict",
                 "fs.protected_symlinks", "fs.suid_dumpable", "net.ipv4.conf.all.log_martians"):
         assert key in settings, key
+    yama = host.file("/proc/sys/kernel/yama").exists  # an LSM; Debian's kernels have it, some hosts' not
     for key in settings:
+        if key.startswith("kernel.yama.") and not yama:
+            continue
         assert host.file("/proc/sys/" + key.replace(".", "/")).exists, key
 
 
 # --- check mode: drift found by inspection, and none on the converged host -------------------
 def _check_run():
-    """Run the converge playbook in check mode; return the base_os facts each task set."""
+    """Run the converge playbook in check mode, limited to the controls that inspect (the
+    shared check-mode test covers the whole role); return the base_os facts each task set
+    and the tasks that would change something."""
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     proc = subprocess.run(
-        ["ansible-playbook", "--check", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+        ["ansible-playbook", "--check", "--tags", "MI-SYS-01,MI-SYS-02,MI-SYS-05", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
          os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml")],
         env=env, capture_output=True, text=True, check=False, timeout=900,
     )
