@@ -179,6 +179,12 @@ def converged(host):
     playbook("site.yml")
     # the administrator acts on the register finding: the unregistered account loses sudo
     host.run("gpasswd -d intruder sudo")
+    # the scheduled jobs run once, as their timers would: backup, scan, package lists and
+    # security upgrades; the audit then reads their results (a terminal that never ran them
+    # is in drift, and the fresh-terminal tests show that)
+    for unit in ("mi-backup.service", "mi-av-scan.service", "apt-daily.service", "apt-daily-upgrade.service"):
+        started = host.run(f"systemctl start {unit}")
+        assert started.rc == 0, (unit, started.stderr, host.run(f"journalctl -u {unit} -n 30 --no-pager").stdout)
     proc, report, out = audit("converged", "-e", "fail_on_drift=true", check=False)
     return {"proc": proc, "report": report, "out": out}
 
