@@ -185,6 +185,7 @@ def converged(host):
     for unit in ("mi-backup.service", "mi-av-scan.service", "apt-daily.service", "apt-daily-upgrade.service"):
         started = host.run(f"systemctl start {unit}")
         assert started.rc == 0, (unit, started.stderr, host.run(f"journalctl -u {unit} -n 30 --no-pager").stdout)
+    playbook("restore_drill.yml")  # the evidence of MI-BAK-02
     proc, report, out = audit("converged", "-e", "fail_on_drift=true", check=False)
     return {"proc": proc, "report": report, "out": out}
 
