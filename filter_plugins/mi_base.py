@@ -30,6 +30,8 @@ description:
   - C(mi_base_os_policy) validates the base_os input (sysctl, modules, packages, umask,
     file permissions, paths, cron users).
   - C(mi_dpkg_verify) turns C(dpkg --verify) output into findings.
+  - C(mi_find_args) builds one C(find) pass for world-writable and unowned files.
+  - C(mi_sysctl_mismatch) compares the policy's kernel parameters with C(sysctl) output.
 """
 
 EXAMPLES = r"""
@@ -39,6 +41,7 @@ kex: "{{ remote_access_kex | mi_ssh_algorithms(host_kex_list, 'remote_access_kex
 version: "{{ ssh_v.stderr | mi_openssh_version }}"
 checked: "{{ {'sysctl': {...}, 'umask': '027', ...} | mi_base_os_policy }}"
 findings: "{{ verify.stdout | mi_dpkg_verify }}"
+mismatch: "{{ base_os_sysctl | mi_sysctl_mismatch(running.stdout) }}"
 """
 
 RETURN = r"""
@@ -408,6 +411,47 @@ def mi_base_os_policy(policy: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def mi_sysctl_mismatch(settings: dict[str, Any], output: Any) -> list[str]:
+    """Compare the policy's kernel parameters with ``sysctl -e KEY...`` output (``key = value``).
+
+    Returns one text per parameter the running kernel has differently, or lacks.
+    """
+    running = {}
+    for line in (output or "").splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            running[key.strip()] = " ".join(value.split())
+    found = []
+    for key, value in (settings or {}).items():
+        want = " ".join(str(value).split())
+        if key not in running:
+            found.append(f"{key}: not available in this kernel (policy {want})")
+        elif running[key] != want:
+            found.append(f"{key}: running {running[key]}, policy {want}")
+    return found
+
+
+def mi_find_args(system_paths: list[str], tmp_paths: list[str]) -> list[str]:
+    """``find`` arguments for one pass over the system directories (each on its own
+    filesystem, the temporary directories pruned) printing one line per finding:
+    ``W path`` world-writable file, ``D path`` world-writable directory without the sticky
+    bit, ``U path (uid N, gid N)`` file of no existing user or group.
+    """
+    prune: list[str] = []
+    for path in tmp_paths:
+        prune += (["-o"] if prune else []) + ["-path", path]
+    args = ["find", *system_paths, "-xdev"]
+    if prune:
+        args += ["(", *prune, ")", "-prune", "-o"]
+    return args + [
+        "(",
+        "(", "-type", "f", "-perm", "-0002", "-printf", "W %p\\n", ")", ",",
+        "(", "-type", "d", "-perm", "-0002", "!", "-perm", "-1000", "-printf", "D %p\\n", ")", ",",
+        "(", "(", "-nouser", "-o", "-nogroup", ")", "-printf", "U %p (uid %U, gid %G)\\n", ")",
+        ")",
+    ]
+
+
 _VERIFY_RE = re.compile(r"^(missing  |[?.0-9A-Za-z]{9}) ([c ]) (/.*)$")
 
 
@@ -445,4 +489,6 @@ class FilterModule:
             "mi_openssh_version": mi_openssh_version,
             "mi_base_os_policy": mi_base_os_policy,
             "mi_dpkg_verify": mi_dpkg_verify,
+            "mi_sysctl_mismatch": mi_sysctl_mismatch,
+            "mi_find_args": mi_find_args,
         }

@@ -6,11 +6,13 @@ from ansible.errors import AnsibleFilterError
 from mi_base import (
     mi_base_os_policy,
     mi_dpkg_verify,
+    mi_find_args,
     mi_openssh_version,
     mi_ssh_algorithms,
     mi_ssh_key,
     mi_ssh_lockout,
     mi_ssh_policy,
+    mi_sysctl_mismatch,
 )
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB1zwNc8de/gYK/0C5ilF4tZ8S0Y6+H2NXHO0dP3m+ML wangf@laptop"
@@ -206,3 +208,22 @@ def test_dpkg_verify_findings_leave_out_configuration_files():
     assert mi_dpkg_verify(output, ignore=["/var/lib/apt/"]) == ["/usr/bin/passwd: checksum differs"]
     assert "/etc/login.defs: checksum differs (configuration file)" in mi_dpkg_verify(output, include_conffiles=True)
     assert mi_dpkg_verify("") == []
+
+
+def test_sysctl_mismatch_names_each_differing_parameter():
+    output = "net.ipv4.ip_forward = 1\nkernel.kptr_restrict = 2\nnet.ipv4.ip_local_port_range = 32768\t60999\n"
+    policy = {"net.ipv4.ip_forward": "0", "kernel.kptr_restrict": "2", "kernel.yama.ptrace_scope": "1",
+              "net.ipv4.ip_local_port_range": "32768 60999"}
+    assert mi_sysctl_mismatch(policy, output) == [
+        "net.ipv4.ip_forward: running 1, policy 0",
+        "kernel.yama.ptrace_scope: not available in this kernel (policy 1)",
+    ]
+    assert mi_sysctl_mismatch({"net.ipv4.ip_forward": "0"}, "net.ipv4.ip_forward = 0") == []
+
+
+def test_find_args_prune_tmp_dirs_and_print_tagged_lines():
+    args = mi_find_args(["/etc", "/usr"], ["/tmp", "/var/tmp"])
+    assert args[:8] == ["find", "/etc", "/usr", "-xdev", "(", "-path", "/tmp", "-o"]
+    assert args[8:12] == ["-path", "/var/tmp", ")", "-prune"]
+    assert "W %p\\n" in args and "-nouser" in args
+    assert "-prune" not in mi_find_args(["/etc"], [])
