@@ -253,7 +253,8 @@ def mi_ssh_lockout(policy: dict[str, Any], session: dict[str, Any]) -> dict[str,
     ``ssh_connection`` (``$SSH_CONNECTION``: client address and port, server address and
     port; empty when the connection is not SSH), ``connection`` (the Ansible connection
     plugin, for messages), ``password`` (true when Ansible logs in with a password) and
-    ``management_group`` (primary group of the management user on the host, if any).
+    ``management_group`` (primary group of the management user on the host, if any) and
+    ``applied`` (false when this run's tags leave the sshd configuration task out).
 
     Returns ``{'ssh': bool, 'user': str, 'allow_groups': [...], 'reason': str}``. A run
     that does not come over SSH (docker, local) has nothing to cut off: ``ssh`` is false
@@ -269,6 +270,9 @@ def mi_ssh_lockout(policy: dict[str, Any], session: dict[str, Any]) -> dict[str,
     if len(fields) != 4:
         return {"ssh": False, "user": user, "allow_groups": allow,
                 "reason": f"connection {conn!r} is not an SSH session: the sshd settings cannot cut this run off"}
+    if not session.get("applied", True):
+        return {"ssh": True, "user": user, "allow_groups": allow,
+                "reason": "this run does not apply the sshd settings (its tags leave MI-SSH-01 out): it cannot cut itself off"}
     client, _cport, server, sport = fields
     where = f"this run connects over SSH as {user!r} from {client} to {server} port {sport}"
     if session.get("password"):

@@ -124,6 +124,14 @@ def test_lockout_refuses_a_run_that_would_cut_itself_off(change, session, messag
         mi_ssh_lockout(mi_ssh_policy(dict(SSH, **change)), dict(ROOT_SESSION, **session))
 
 
+def test_lockout_check_is_moot_when_the_run_does_not_apply_sshd_settings():
+    policy = mi_ssh_policy(dict(SSH, management_keys=[], management_networks=["192.168.0.0/16"]))
+    result = mi_ssh_lockout(policy, dict(ROOT_SESSION, applied=False))
+    assert result["ssh"] is True and "does not apply the sshd settings" in result["reason"]
+    with pytest.raises(AnsibleFilterError, match="remote_access_management_keys"):
+        mi_ssh_lockout(policy, ROOT_SESSION)
+
+
 def test_lockout_passes_an_administrator_in_the_group():
     session = dict(ROOT_SESSION, user="wangf", groups=["wangf", "mi-admins"])
     assert mi_ssh_lockout(mi_ssh_policy(dict(SSH, permit_root_login="no")), session)["ssh"]

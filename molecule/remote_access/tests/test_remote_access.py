@@ -166,6 +166,15 @@ def test_run_that_would_lock_out_its_ssh_session_stops_before_any_change(host, t
     assert _config_digest(host) == before
 
 
+def test_run_whose_tags_leave_sshd_out_is_not_stopped(host, tmp_path):
+    """MI-SSH-01: the same policy, but the run's tags leave the sshd configuration out (as
+    the VM scenario's kernel-level tags do): nothing can be cut off, so nothing is refused."""
+    before = _config_digest(host)
+    proc = _run_over_ssh(tmp_path, "-e", "remote_access_permit_root_login=no", "--tags", "MI-SSH-02")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert _config_digest(host) == before
+
+
 def test_ansible_keeps_working_over_ssh_with_the_management_key(host, tmp_path):
     """MI-SSH-01: the hardened sshd still lets the controller in, as root with its key only."""
     proc = _run_over_ssh(tmp_path)
