@@ -57,8 +57,10 @@ for s in "${scenarios[@]}"; do
   [ "$rc" -eq 0 ] || failed+=("$s")
 done
 for s in "${failed[@]}"; do
-  echo "=== last lines of molecule-logs/$s.log"
-  tail -60 "molecule-logs/$s.log"
+  echo "=== molecule-logs/$s.log: what failed"
+  grep -n -A12 -E '^(fatal|failed): |FAILED!|^E  +|^FAILED |Error:|ERROR ' "molecule-logs/$s.log" | head -150
+  echo "=== molecule-logs/$s.log: last lines"
+  tail -25 "molecule-logs/$s.log"
 done
 echo "${#scenarios[@]} scenarios: $(( ${#scenarios[@]} - ${#failed[@]} )) passed, ${#failed[@]} failed"
 [ ${#failed[@]} -eq 0 ]
