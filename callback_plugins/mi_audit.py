@@ -172,12 +172,12 @@ def build_report(
     """
     controls = [c for c in catalog["controls"] if c["status"] == "implemented"]
     out_hosts: dict[str, Any] = {}
-    totals = {s: 0 for s in STATUSES}
-    sites: dict[str, dict[str, Any]] = {}
+    site_names: dict[str, str] = {}
     for name in sorted(hosts):
         h = hosts[name]
         policy = h.get("policy") or {}
         site = (policy.get("mi_site") or {}).get("id", "unknown")
+        site_names.setdefault(site, (policy.get("mi_site") or {}).get("name", site))
         host_controls = {}
         for c in controls:
             if h.get("unreachable"):
@@ -194,10 +194,6 @@ def build_report(
                 "clauses": list(c["clauses"]),
                 "evidence": ev,
             }
-            totals[status] += 1
-            sites.setdefault(site, {"name": (policy.get("mi_site") or {}).get("name", site), "hosts": [],
-                                    "counts": {s: 0 for s in STATUSES}})["counts"][status] += 1
-        sites.setdefault(site, {"name": site, "hosts": [], "counts": {s: 0 for s in STATUSES}})["hosts"].append(name)
         counts = {s: sum(1 for v in host_controls.values() if v["status"] == s) for s in STATUSES}
         out_hosts[name] = {
             "site": site,
@@ -206,26 +202,105 @@ def build_report(
             "controls": host_controls,
             "register": h.get("register") or {},
         }
-    versions = sorted({v["policy_version"] for v in out_hosts.values() if v["policy_version"]})
+    return assemble_report(catalog, clauses, out_hosts, site_names, len(controls), generated)
+
+
+def summarise(hosts: dict[str, Any], site_names: dict[str, str], n_controls: int) -> dict[str, Any]:
+    """The report's summary from its host entries: counts per status, per site."""
+    totals = {s: 0 for s in STATUSES}
+    sites: dict[str, dict[str, Any]] = {}
+    for name, h in hosts.items():
+        site = sites.setdefault(h["site"], {"name": site_names.get(h["site"], h["site"]), "hosts": [],
+                                            "counts": {s: 0 for s in STATUSES}})
+        site["hosts"].append(name)
+        for c in h["controls"].values():
+            totals[c["status"]] += 1
+            site["counts"][c["status"]] += 1
+    return {"hosts": len(hosts), "controls": n_controls, "statuses": totals, "sites": sites,
+            "drift_or_error": totals["drift"] + totals["error"]}
+
+
+def assemble_report(
+    catalog: dict[str, Any],
+    clauses: dict[str, dict[str, Any]],
+    hosts: dict[str, Any],
+    site_names: dict[str, str],
+    n_controls: int,
+    generated: str,
+) -> dict[str, Any]:
+    """report.json around finished host entries (an audit's, or a fleet's collected ones)."""
+    versions = sorted({v["policy_version"] for v in hosts.values() if v["policy_version"]})
     return {
         "schema_version": SCHEMA_VERSION,
         "generated": generated,
         "policy": catalog["policy"],
         "catalog_version": str(catalog["version"]),
         "policy_version": versions[0] if len(versions) == 1 else versions,
-        "hosts": out_hosts,
-        "summary": {
-            "hosts": len(out_hosts),
-            "controls": len(controls),
-            "statuses": totals,
-            "sites": sites,
-            "drift_or_error": totals["drift"] + totals["error"],
-        },
+        "hosts": hosts,
+        "summary": summarise(hosts, site_names, n_controls),
         "planned_controls": [{"id": c["id"], "title": c["title"], "issue": c.get("issue")}
                              for c in catalog["controls"] if c["status"] == "planned"],
         "clauses": {cid: {"quote": c.get("quote", ""), "requirement": c.get("requirement", ""), "source": c.get("source", "")}
                     for cid, c in clauses.items()},
     }
+
+
+def fleet_report(
+    reports: list[dict[str, Any]],
+    expected: list[str],
+    catalog: dict[str, Any],
+    clauses: dict[str, dict[str, Any]],
+    now: _dt.datetime,
+    max_age_hours: float,
+) -> dict[str, Any]:
+    """One fleet report from the reports the terminals wrote themselves (pull mode).
+
+    The newest report of each host wins. The controls are the catalog's implemented ones
+    (and any other a terminal still reports); one a terminal's report lacks (an older
+    checkout) is evidence_missing. MI-AUDIT-01 of each host records when its report was
+    made and is drift when it is older than ``max_age_hours``. A host of ``expected``
+    without any report is in error for every control.
+    """
+    newest: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+    for rep in reports:
+        for name, h in rep.get("hosts", {}).items():
+            if name not in newest or rep["generated"] > newest[name][0]:
+                newest[name] = (rep["generated"], h, rep)
+    meta = {c["id"]: {k: c[k] for k in ("title", "title_zh", "severity", "automation", "clauses")}
+            for c in catalog["controls"] if c["status"] == "implemented"}
+    for _, h, _ in newest.values():
+        for cid, c in h["controls"].items():
+            meta.setdefault(cid, {k: c[k] for k in ("title", "title_zh", "severity", "automation", "clauses")})
+    generated = now.replace(microsecond=0).isoformat()
+    out: dict[str, Any] = {}
+    site_names: dict[str, str] = {}
+    for name in sorted(set(newest) | set(expected)):
+        if name not in newest:
+            missing = {name: {"unreachable": True, "unreachable_msg": "no report collected from this terminal"}}
+            out[name] = build_report(catalog, clauses, missing, now.date(), generated)["hosts"][name]
+            continue
+        made, h, rep = newest[name]
+        site_names.setdefault(h["site"], rep["summary"]["sites"].get(h["site"], {}).get("name", h["site"]))
+        controls = {}
+        for cid, m in meta.items():
+            c = json.loads(json.dumps(h["controls"][cid])) if cid in h["controls"] else dict(
+                m, status="evidence_missing",
+                evidence=[{"task": "collection", "result": "missing",
+                           "detail": f"not in this terminal's report (its catalog {rep['catalog_version']})"}])
+            controls[cid] = c
+        audit = controls.get("MI-AUDIT-01")
+        if audit is not None:
+            age = (now - _dt.datetime.fromisoformat(made.replace("Z", "+00:00"))).total_seconds() / 3600.0
+            if age > float(max_age_hours):
+                audit["evidence"].append({"task": "collection", "result": "drift",
+                                          "detail": f"newest report is {age:.0f} h old ({made}); at most {max_age_hours} h"})
+                if audit["status"] not in ("error", "waived"):
+                    audit["status"] = "drift"
+            else:
+                audit["evidence"].append({"task": "collection", "result": "ok", "detail": f"report made on the terminal at {made}"})
+        out[name] = dict(h, controls=controls,
+                         summary={s: sum(1 for c in controls.values() if c["status"] == s) for s in STATUSES})
+    return assemble_report(catalog, clauses, out, site_names, len(meta), generated)
 
 
 def render_junit(report: dict[str, Any]) -> str:
