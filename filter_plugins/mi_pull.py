@@ -1,0 +1,164 @@
+"""Pull-mode filters: the input check and the drift rule of the role pull_mode (MI-AUDIT-01).
+
+The check raises AnsibleFilterError naming the field, so a wrong setting stops the run in
+the first play of site.yml, before any host changes. The drift rule is a pure function of
+the state the terminal's pull job wrote (/var/lib/mi-harden/pull_mode.json) and the time.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: mi_pull
+short_description: Input check and drift rule of the pull_mode role of mi-harden
+description:
+  - C(mi_pull_settings) checks the settings of the scheduled ansible-pull (repository URL,
+    branch, inventories, playbooks, host name, tags, directories) and returns them
+    normalised; an error names the field.
+  - C(mi_pull_drift) turns the state of the last pull run into the audit's drift messages
+    (empty = a recent run pulled, converged and audited).
+options:
+  _input:
+    description: the settings (a dict of pull_mode_* values), or the parsed state file.
+    type: raw
+    required: true
+"""
+
+EXAMPLES = r"""
+checked: "{{ {'pull_mode_repo_url': pull_mode_repo_url, ...} | mi_pull_settings }}"
+drift: "{{ state | mi_pull_drift(now().timestamp(), 48) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: the checked settings, or a list of drift messages.
+"""
+
+_SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
+_REF_RE = re.compile(r"^(?!/)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]+(?<![/.])$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,252})$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_REL_RE = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+def _url(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AnsibleFilterError(f"{field}: is empty; name the site's internal git server "
+                                 "(e.g. https://git.site.example/mi-harden.git)")
+    value = value.strip()
+    if _SCP_RE.match(value):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http", "ssh", "git", "file") or (parts.scheme != "file" and not parts.hostname):
+        raise AnsibleFilterError(f"{field}: {value!r} is not a git URL (https://, ssh://, git://, file:// or user@host:path)")
+    if any(c.isspace() or c in "\"'\\" for c in value):
+        raise AnsibleFilterError(f"{field}: {value!r} must not contain spaces or quotes")
+    return value
+
+
+def _relative(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _REL_RE.match(value) or value.startswith("/"):
+        raise AnsibleFilterError(f"{field}: {value!r} must be a path relative to the repository "
+                                 "(letters, digits, . _ - /)")
+    norm = posixpath.normpath(value)
+    if norm == ".." or norm.startswith("../"):
+        raise AnsibleFilterError(f"{field}: {value!r} leaves the repository")
+    return norm
+
+
+def _absolute(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or not _REL_RE.match(value):
+        raise AnsibleFilterError(f"{field}: {value!r} must be an absolute path without spaces or quotes")
+    norm = posixpath.normpath(value)
+    if norm in ("/", "/var", "/var/lib", "/etc", "/usr", "/root", "/tmp"):
+        raise AnsibleFilterError(f"{field}: {value!r} is a system directory; name a directory of its own")
+    return norm
+
+
+def mi_pull_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Check the settings of the scheduled ansible-pull; return them normalised."""
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError(f"pull_mode settings: a dict is required, got {type(settings).__name__}")
+    s = dict(settings)
+    s["pull_mode_repo_url"] = _url(s.get("pull_mode_repo_url"), "pull_mode_repo_url")
+    branch = s.get("pull_mode_branch")
+    if not isinstance(branch, str) or not _REF_RE.match(branch) or branch.endswith(".lock"):
+        raise AnsibleFilterError(f"pull_mode_branch: {branch!r} is not a git branch, tag or commit name")
+    invs = s.get("pull_mode_inventories")
+    if not isinstance(invs, list) or not invs:
+        raise AnsibleFilterError("pull_mode_inventories: at least one inventory path of the repository is required")
+    s["pull_mode_inventories"] = [_relative(v, f"pull_mode_inventories[{i}]") for i, v in enumerate(invs)]
+    for field in ("pull_mode_playbook", "pull_mode_audit_playbook"):
+        path = _relative(s.get(field), field)
+        if not path.endswith((".yml", ".yaml")):
+            raise AnsibleFilterError(f"{field}: {path!r} is not a playbook (.yml)")
+        s[field] = path
+    host = s.get("pull_mode_host")
+    if not isinstance(host, str) or not _HOST_RE.match(host):
+        raise AnsibleFilterError(f"pull_mode_host: {host!r} is not an inventory host name")
+    tags = s.get("pull_mode_tags") or []
+    if not isinstance(tags, list):
+        raise AnsibleFilterError(f"pull_mode_tags: a list of tags is required, got {tags!r}")
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not _TAG_RE.match(tag):
+            raise AnsibleFilterError(f"pull_mode_tags[{i}]: {tag!r} is not a tag (e.g. MI-TIME-01)")
+    s["pull_mode_tags"] = list(tags)
+    s["pull_mode_checkout_dir"] = _absolute(s.get("pull_mode_checkout_dir"), "pull_mode_checkout_dir")
+    s["pull_mode_report_spool"] = _absolute(s.get("pull_mode_report_spool"), "pull_mode_report_spool")
+    if s["pull_mode_report_spool"] == s["pull_mode_checkout_dir"] or s["pull_mode_report_spool"].startswith(
+            s["pull_mode_checkout_dir"] + "/"):
+        raise AnsibleFilterError("pull_mode_report_spool: must not lie inside pull_mode_checkout_dir "
+                                 "(the pull cleans the checkout)")
+    if s.get("pull_mode_report_lang") not in ("zh", "en"):
+        raise AnsibleFilterError(f"pull_mode_report_lang: {s.get('pull_mode_report_lang')!r} is not one of zh, en")
+    for field in ("pull_mode_reports_kept", "pull_mode_max_age_hours"):
+        value = s.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AnsibleFilterError(f"{field}: a whole number of at least 1 is required, got {value!r}")
+    return s
+
+
+def _age_hours(then: Any, now: float) -> float | None:
+    try:
+        return (float(now) - float(then)) / 3600.0
+    except (TypeError, ValueError):
+        return None
+
+
+def mi_pull_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
+    """Drift of MI-AUDIT-01 from the state the pull job wrote (pull_mode.json).
+
+    ``state``: ``epoch`` of the run, ``pull_rc`` (ansible-pull: fetching the repository, then
+    the converge), ``audit_rc`` (the audit; null while the audit of this run is under way),
+    ``commit``. Drift: never ran, a step failed, or the run is older than ``max_age_hours``.
+    """
+    if not isinstance(state, dict) or "epoch" not in state:
+        return ["the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)"]
+    drift: list[str] = []
+    age = _age_hours(state.get("epoch"), now)
+    if age is None:
+        drift.append(f"last pull run has no valid time: {state.get('epoch')!r}")
+    elif age > float(max_age_hours):
+        drift.append(f"last pull run is {age:.0f} h old (policy: at most {max_age_hours} h)")
+    for key, what in (("pull_rc", "fetching the policy from the git server or the converge"),
+                      ("audit_rc", "the audit")):
+        rc = state.get(key)
+        if rc not in (None, 0):
+            drift.append(f"last pull run: {what} failed (exit {rc})")
+    return drift
+
+
+class FilterModule:
+    """mi-harden pull-mode filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "mi_pull_settings": mi_pull_settings,
+            "mi_pull_drift": mi_pull_drift,
+        }
