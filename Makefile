@@ -7,13 +7,14 @@ SUITES ?= bullseye bookworm trixie
 MOLECULE_JOBS ?= 3
 
 
-.PHONY: help venv host images demo demo-clean lint unit molecule test docs clean
+.PHONY: help venv host images demo demo-clean lint unit molecule test docs clean bench
 
 help:
 	@echo "make demo        harden and audit a local container terminal (mi-demo)"
 	@echo "make demo-clean  remove the demo terminal"
 	@echo "make test        everything CI runs: lint, unit tests, Molecule scenarios"
 	@echo "make lint | unit | molecule [SCENARIOS='a b'] | docs | images"
+	@echo "make bench       converge and audit terminal containers over SSH, print figures"
 
 # Virtualenv from the pinned requirements; rebuilt when requirements.txt changes.
 $(VENV)/.stamp: requirements.txt
@@ -57,3 +58,9 @@ test: venv
 
 clean:
 	rm -rf $(VENV) reports/ .pytest_cache
+
+# Benchmark (not a test): converge and audit terminal containers over SSH, print figures
+# (docs/BENCHMARKS.md). A short run: make bench BENCH_ARGS='--sizes 1,2 --profile'.
+BENCH_ARGS ?= --profile
+bench: venv host
+	$(ACTIVATE) scripts/bench.py $(BENCH_ARGS)
