@@ -119,8 +119,11 @@ def mi_pull_settings(settings: dict[str, Any]) -> dict[str, Any]:
         raise AnsibleFilterError(f"pull_mode_report_lang: {s.get('pull_mode_report_lang')!r} is not one of zh, en")
     for field in ("pull_mode_reports_kept", "pull_mode_max_age_hours"):
         value = s.get(field)
+        if isinstance(value, str) and value.strip().isdigit():  # ansible-core 2.14 templates numbers as text
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise AnsibleFilterError(f"{field}: a whole number of at least 1 is required, got {value!r}")
+        s[field] = value
     return s
 
 

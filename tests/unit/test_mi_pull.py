@@ -26,6 +26,8 @@ def test_good_settings_are_normalised():
     got = mi_pull_settings(GOOD)
     assert got["pull_mode_inventories"] == ["inventories/example", "inventories/hosp-a"]
     assert got["pull_mode_report_spool"] == "/var/lib/mi-harden/reports"
+    # ansible-core 2.14 (Debian 12, the terminals' ansible-pull) templates numbers as text
+    assert mi_pull_settings(dict(GOOD, pull_mode_reports_kept="14"))["pull_mode_reports_kept"] == 14
     for url in ("ssh://git@git.site/mi.git", "git@git.site:mi/mi-harden.git", "git://git.site/mi.git", "file:///srv/git/mi.git"):
         assert mi_pull_settings(dict(GOOD, pull_mode_repo_url=url))["pull_mode_repo_url"] == url
 

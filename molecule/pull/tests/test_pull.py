@@ -21,9 +21,12 @@ SPOOL = "/var/lib/mi-harden/reports"
 def pulled(host):
     """One run of the service the timer starts (systemctl waits for the oneshot to end)."""
     run = host.run("systemctl start mi-pull.service")
-    journal = host.run("journalctl -u mi-pull.service -o cat --no-pager -n 80").stdout
+    journal = host.run("journalctl -u mi-pull.service -o cat --no-pager -n 300").stdout
     newest = host.check_output(f"ls -1d {SPOOL}/*/ | sort | tail -1").rstrip("/")
-    report = json.loads(host.file(f"{newest}/report.json").content_string)
+    found = host.file(f"{newest}/report.json")
+    assert found.exists, "no report.json; the run said:\n" + "\n".join(
+        line for line in journal.splitlines() if not line.startswith(("ok:", "skipping:", "TASK ", "PLAY ")) and line.strip())[-6000:]
+    report = json.loads(found.content_string)
     return {"run": run, "journal": journal, "dir": newest, "report": report}
 
 
