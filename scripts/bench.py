@@ -373,6 +373,27 @@ def print_table(results: dict) -> None:
                 print(f"  {secs:7.2f} s  {name}")
 
 
+def markdown(run_dir: Path) -> None:
+    """The figures of a (finished or cut short) run as Markdown, for docs/BENCHMARKS.md."""
+    jl = run_dir / "runs.jsonl"
+    runs = ([json.loads(l) for l in jl.read_text().splitlines() if l.strip()] if jl.exists()
+            else json.loads((run_dir / "results.json").read_text())["runs"])
+    print("| run | hosts | load | wall s | hosts/min | changed | failed | tasks/host | ms/task "
+          "| controller CPU s | terminals CPU s | CPU s per terminal | controller peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in runs:
+        print(f"| {r['label']} | {r['hosts']} | {r['load1_before']} | {r['wall_s']} | {r['hosts_per_min']} "
+              f"| {r['changed']} | {r['failed']} | {r['tasks_per_host']} | {r['ms_per_task']} "
+              f"| {r['cpu_controller_s']} | {r['cpu_terminals_s']} | {r['cpu_per_host_s']} "
+              f"| {r['controller_peak_rss_mib']} |")
+    for r in runs:
+        if r.get("slowest"):
+            print(f"\nTen slowest tasks, {r['label']}:\n")
+            print("| s | task |\n|---|---|")
+            for name, secs in r["slowest"]:
+                print(f"| {secs:.2f} | {name.replace('|', '\\|')} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1,10,30"),
@@ -389,7 +410,12 @@ def main() -> int:
                     help=f"keep {CONVERGED_IMAGE} for a later --skip-fresh run")
     ap.add_argument("--skip-fresh", action="store_true",
                     help="start from the converged image a previous --keep-image run left (no fresh converge)")
+    ap.add_argument("--report", metavar="RUN_DIR",
+                    help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
+    if args.report:
+        markdown(Path(args.report))
+        return 0
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
     workdir = Path(args.workdir) / time.strftime("%Y%m%dT%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
