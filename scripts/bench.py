@@ -391,7 +391,8 @@ def markdown(run_dir: Path) -> None:
             print(f"\nTen slowest tasks, {r['label']}:\n")
             print("| s | task |\n|---|---|")
             for name, secs in r["slowest"]:
-                print(f"| {secs:.2f} | {name.replace('|', '\\|')} |")
+                cell = name.replace("|", "\\|")
+                print(f"| {secs:.2f} | {cell} |")
 
 
 def main() -> int:
