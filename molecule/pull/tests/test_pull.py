@@ -64,7 +64,9 @@ def test_report_validates_and_controls_have_statuses(pulled):
     jsonschema.validate(report, SCHEMA)
     controls = report["hosts"][HOST]["controls"]
     assert controls and all(c["status"] for c in controls.values())
-    assert controls["MI-TIME-01"]["status"] == "compliant", controls["MI-TIME-01"]
+    # converged by the pull; in a container the clock part is not applicable (the host's clock)
+    assert controls["MI-TIME-01"]["status"] in ("compliant", "not_applicable"), controls["MI-TIME-01"]
+    assert any(e["result"] == "ok" for e in controls["MI-TIME-01"]["evidence"]), controls["MI-TIME-01"]
     assert controls["MI-AUDIT-01"]["status"] == "compliant", controls["MI-AUDIT-01"]
 
 
