@@ -316,6 +316,12 @@ def mi_network_rules(policy: dict[str, Any], resolved: dict[str, list[str]] | No
         if fam_nets:
             inputs.append({"match": f"{fam} saddr {_set_text(fam_nets)} tcp dport {_set_text(ssh_ports)}",
                            "comment": "SSH from the management networks"})
+            # The replies of SSH sessions, matched without connection tracking: a session open
+            # before the first ruleset loads (the controller's own) is picked up mid-stream, and
+            # when its first packet seen is the terminal's, conntrack calls it new. Without
+            # this rule that packet is dropped and the controller is cut off.
+            output.insert(0, {"match": f"{fam} daddr {_set_text(fam_nets)} tcp sport {_set_text(ssh_ports)}",
+                              "comment": "SSH replies to the management networks"})
             icmp = "icmp type echo-request" if fam == "ip" else "icmpv6 type echo-request"
             inputs.append({"match": f"{fam} saddr {_set_text(fam_nets)} {icmp}", "comment": "ping from the management networks"})
 

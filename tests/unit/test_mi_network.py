@@ -41,6 +41,8 @@ def test_names_to_resolve_are_the_host_names_only():
 def test_rule_data_of_a_complete_policy():
     rules = mi_network_rules(POLICY, {"ntp.hosp-a.example": ["10.20.0.123  DGRAM ntp.hosp-a.example", "10.20.0.123"]})
     assert rules["input"][0] == {"match": "ip saddr { 10.0.0.0/8 } tcp dport { 22 }", "comment": "SSH from the management networks"}
+    # replies of the controller's session are allowed without conntrack (mid-stream pickup)
+    assert rules["output"][0] == {"match": "ip daddr { 10.0.0.0/8 } tcp sport { 22 }", "comment": "SSH replies to the management networks"}
     assert {"match": "ip daddr { 172.30.0.0/24 } tcp dport { 443, 8443 }", "comment": "Guizhou centre"} in rules["output"]
     matches = [r["match"] for r in rules["output"]]
     assert "ip daddr { 10.20.0.53 } udp dport { 53 }" in matches
