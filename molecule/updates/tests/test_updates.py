@@ -65,10 +65,10 @@ def test_unattended_upgrades_takes_security_origins_only(host):
 
 def test_audit_reports_age_of_last_update(host):
     """MI-UPD-01: an old last successful update is drift; a recent one is not."""
-    host.run("touch -d '10 days ago' /var/lib/apt/periodic/upgrade-stamp /var/lib/apt/periodic/update-success-stamp")
+    host.run("touch -d '10 days ago' /var/lib/apt/periodic/upgrade-stamp /var/lib/apt/periodic/update-stamp")
     old = _facts(_play("--tags", "MI-UPD-01"), "updates_drift")["MI-UPD-01"]
     assert any("unattended upgrade run is 10.0 days old" in d for d in old), old
-    host.run("touch /var/lib/apt/periodic/upgrade-stamp /var/lib/apt/periodic/update-success-stamp")
+    host.run("touch /var/lib/apt/periodic/upgrade-stamp /var/lib/apt/periodic/update-stamp")
     proc = _play("--tags", "MI-UPD-01")
     fresh = _facts(proc, "updates_drift")["MI-UPD-01"]
     assert not any("days old" in d or "recorded yet" in d for d in fresh), fresh
