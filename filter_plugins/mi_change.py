@@ -1,5 +1,6 @@
 """Change-control filters: input checks and drift rules of the roles audit_trail,
-file_integrity, time_sync and updates (MI-LOG-01, MI-FIM-01, MI-TIME-01, MI-UPD-01).
+file_integrity, time_sync and updates (MI-LOG-01, MI-FIM-01, MI-TIME-01, MI-UPD-01), and the
+drift rule of pull_mode's scheduled run (MI-AUDIT-01).
 
 Every check raises AnsibleFilterError naming the field, so a wrong policy stops the run in
 the first play of site.yml, before any host changes. The drift rules are pure functions of
@@ -25,7 +26,7 @@ description:
   - C(mi_mirror_url) checks an http(s) Debian mirror URL and strips a trailing slash.
   - C(mi_calendar_text) pre-checks a systemd calendar expression (one line, not empty);
     the role then asks C(systemd-analyze calendar) on the host.
-  - C(mi_integrity_drift) and C(mi_update_drift) turn the state read from a host into the
+  - C(mi_integrity_drift), C(mi_pull_drift) and C(mi_update_drift) turn the state read from a host into the
     list of drift messages of the audit (empty = checked and fine).
 """
 
@@ -149,6 +150,22 @@ def _age_hours(then: Any, now: float) -> float | None:
         return None
 
 
+def _job_state_drift(state: Any, now: float, max_age_hours: float, what: str, missing: str) -> list[str]:
+    """The drift every scheduled job's state file shares: never ran, or ran too long ago.
+
+    ``what`` names the run in the messages ("integrity check", "pull run"); ``missing`` is
+    the whole message when the state file is absent. Returns [] for a recent, timed run.
+    """
+    if not isinstance(state, dict) or "epoch" not in state:
+        return [missing]
+    age = _age_hours(state.get("epoch"), now)
+    if age is None:
+        return [f"last {what} has no valid time: {state.get('epoch')!r}"]
+    if age > float(max_age_hours):
+        return [f"last {what} is {age:.0f} h old (policy: at most {max_age_hours} h)"]
+    return []
+
+
 def mi_integrity_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
     """Drift of MI-FIM-01 from the last integrity check's state (file_integrity.json).
 
@@ -159,12 +176,7 @@ def mi_integrity_drift(state: Any, now: float, max_age_hours: float) -> list[str
     """
     if not isinstance(state, dict) or "epoch" not in state:
         return ["no integrity check recorded yet (/var/lib/mi-harden/file_integrity.json missing or unreadable)"]
-    drift: list[str] = []
-    age = _age_hours(state.get("epoch"), now)
-    if age is None:
-        drift.append(f"last integrity check has no valid time: {state.get('epoch')!r}")
-    elif age > float(max_age_hours):
-        drift.append(f"last integrity check is {age:.0f} h old (policy: at most {max_age_hours} h)")
+    drift = _job_state_drift(state, now, max_age_hours, "integrity check", "")
     if state.get("result") == "error":
         drift.append(f"last integrity check failed (aide exit {state.get('exit_code')})")
     for kind in ("added", "removed", "changed"):
@@ -172,6 +184,26 @@ def mi_integrity_drift(state: Any, now: float, max_age_hours: float) -> list[str
         if paths:
             shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
             drift.append(f"{len(paths)} file(s) {kind} since the accepted baseline: {shown}")
+    return drift
+
+
+def mi_pull_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
+    """Drift of MI-AUDIT-01 (role pull_mode) from the state the pull job wrote (pull_mode.json).
+
+    ``state``: ``epoch`` of the run, ``pull_rc`` (ansible-pull: fetching the repository, then
+    the converge), ``audit_rc`` (the audit; null while the audit of this run is under way),
+    ``commit``. Drift: never ran, a step failed, or the run is older than ``max_age_hours``.
+    """
+    drift = _job_state_drift(
+        state, now, max_age_hours, "pull run",
+        "the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)")
+    if not isinstance(state, dict) or "epoch" not in state:
+        return drift
+    for key, what in (("pull_rc", "fetching the policy from the git server or the converge"),
+                      ("audit_rc", "the audit")):
+        rc = state.get(key)
+        if rc not in (None, 0):
+            drift.append(f"last pull run: {what} failed (exit {rc})")
     return drift
 
 
@@ -210,5 +242,6 @@ class FilterModule:
             "mi_security_mirror": mi_security_mirror,
             "mi_calendar_text": mi_calendar_text,
             "mi_integrity_drift": mi_integrity_drift,
+            "mi_pull_drift": mi_pull_drift,
             "mi_update_drift": mi_update_drift,
         }

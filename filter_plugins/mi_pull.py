@@ -1,8 +1,8 @@
-"""Pull-mode filters: the input check and the drift rule of the role pull_mode (MI-AUDIT-01).
+"""Pull-mode filters: the input check of the role pull_mode (MI-AUDIT-01).
 
 The check raises AnsibleFilterError naming the field, so a wrong setting stops the run in
-the first play of site.yml, before any host changes. The drift rule is a pure function of
-the state the terminal's pull job wrote (/var/lib/mi-harden/pull_mode.json) and the time.
+the first play of site.yml, before any host changes. The drift rule of the pull run
+(mi_pull_drift) lives in mi_change.py beside the other scheduled jobs' rules it shares.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from ansible.errors import AnsibleFilterError
 
 DOCUMENTATION = r"""
 name: mi_pull
-short_description: Input check and drift rule of the pull_mode role of mi-harden
+short_description: Input check of the pull_mode role of mi-harden
 description:
   - C(mi_pull_settings) checks the settings of the scheduled ansible-pull (repository URL,
     branch, inventories, playbooks, host name, tags, directories) and returns them
     normalised; an error names the field.
-  - C(mi_pull_drift) turns the state of the last pull run into the audit's drift messages
-    (empty = a recent run pulled, converged and audited).
 options:
   _input:
     description: the settings (a dict of pull_mode_* values), or the parsed state file.
@@ -32,12 +30,11 @@ options:
 
 EXAMPLES = r"""
 checked: "{{ {'pull_mode_repo_url': pull_mode_repo_url, ...} | mi_pull_settings }}"
-drift: "{{ state | mi_pull_drift(now().timestamp(), 48) }}"
 """
 
 RETURN = r"""
 _value:
-  description: the checked settings, or a list of drift messages.
+  description: the checked settings.
 """
 
 _SCP_RE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-]+$")
@@ -127,41 +124,10 @@ def mi_pull_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-def _age_hours(then: Any, now: float) -> float | None:
-    try:
-        return (float(now) - float(then)) / 3600.0
-    except (TypeError, ValueError):
-        return None
-
-
-def mi_pull_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
-    """Drift of MI-AUDIT-01 from the state the pull job wrote (pull_mode.json).
-
-    ``state``: ``epoch`` of the run, ``pull_rc`` (ansible-pull: fetching the repository, then
-    the converge), ``audit_rc`` (the audit; null while the audit of this run is under way),
-    ``commit``. Drift: never ran, a step failed, or the run is older than ``max_age_hours``.
-    """
-    if not isinstance(state, dict) or "epoch" not in state:
-        return ["the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)"]
-    drift: list[str] = []
-    age = _age_hours(state.get("epoch"), now)
-    if age is None:
-        drift.append(f"last pull run has no valid time: {state.get('epoch')!r}")
-    elif age > float(max_age_hours):
-        drift.append(f"last pull run is {age:.0f} h old (policy: at most {max_age_hours} h)")
-    for key, what in (("pull_rc", "fetching the policy from the git server or the converge"),
-                      ("audit_rc", "the audit")):
-        rc = state.get(key)
-        if rc not in (None, 0):
-            drift.append(f"last pull run: {what} failed (exit {rc})")
-    return drift
-
-
 class FilterModule:
     """mi-harden pull-mode filters."""
 
     def filters(self) -> dict[str, Any]:
         return {
             "mi_pull_settings": mi_pull_settings,
-            "mi_pull_drift": mi_pull_drift,
         }

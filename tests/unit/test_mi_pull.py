@@ -3,7 +3,8 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from mi_pull import mi_pull_drift, mi_pull_settings
+from mi_change import mi_pull_drift
+from mi_pull import mi_pull_settings
 
 NOW = 1_800_000_000.0
 GOOD = {
