@@ -7,12 +7,13 @@ SUITES ?= bullseye bookworm trixie
 MOLECULE_JOBS ?= 3
 
 
-.PHONY: help venv host images demo demo-clean lint unit molecule test docs clean bench
+.PHONY: help venv host images demo demo-clean lint unit molecule test test-all docs clean bench
 
 help:
 	@echo "make demo        harden and audit a local container terminal (mi-demo)"
 	@echo "make demo-clean  remove the demo terminal"
 	@echo "make test        everything CI runs: lint, unit tests, Molecule scenarios"
+	@echo "make test-all    make test plus the extended scenarios (molecule/EXTENDED)"
 	@echo "make lint | unit | molecule [SCENARIOS='a b'] | docs | images"
 	@echo "make bench       converge and audit terminal containers over SSH, print figures"
 
@@ -55,6 +56,10 @@ test: venv
 	@scripts/timed.sh lint $(MAKE) --no-print-directory lint
 	@scripts/timed.sh unit $(MAKE) --no-print-directory unit
 	@scripts/timed.sh molecule $(MAKE) --no-print-directory molecule
+
+# make test and the scenarios too long for CI's budget (molecule/EXTENDED)
+test-all:
+	MI_RUN_EXTENDED=1 $(MAKE) --no-print-directory test
 
 clean:
 	rm -rf $(VENV) reports/ .pytest_cache
