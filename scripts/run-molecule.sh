@@ -14,35 +14,26 @@ if [ ${#scenarios[@]} -eq 0 ]; then
     d=$(dirname "$f"); n=$(basename "$d")
     w=$(sed -n 's/^# weight: *\([0-9]*\).*/\1/p' "$f"); echo "${w:-1} $n"
   done | sort -rn | cut -d' ' -f2)
-  # Quarantined scenarios (molecule/QUARANTINE: "name: reason") are left out of the
-  # default run, loudly; name them to run them (make molecule SCENARIOS=name), or set
-  # MI_RUN_QUARANTINED=1. The list is meant to be empty.
-  # Extended scenarios (molecule/EXTENDED: "name: reason") are green but too long for the
-  # CI budget of make test; make test-all (MI_RUN_EXTENDED=1) runs them too.
-  if [ -s molecule/EXTENDED ] && [ -z "${MI_RUN_EXTENDED:-}" ]; then
-    kept=()
+  # Left out of the default run, loudly, each with its reason ("name: reason" lines):
+  # - molecule/EXTENDED: green but too long for the CI budget of make test; make test-all
+  #   (MI_RUN_EXTENDED=1) runs them too;
+  # - molecule/QUARANTINE: not yet seen green; MI_RUN_QUARANTINED=1 runs them. Meant to be empty.
+  # Naming a scenario runs it whatever the lists say (make molecule SCENARIOS=name).
+  leave_out() {  # leave_out LIST TAG "NOTE": drop the scenarios LIST names from $scenarios
+    local list=$1 tag=$2 note=$3 s reason kept=()
+    [ -s "$list" ] || return 0
     for s in "${scenarios[@]}"; do
-      reason=$(sed -n "s/^$s: *//p" molecule/EXTENDED)
+      reason=$(sed -n "s/^$s: *//p" "$list")
       if [ -n "$reason" ]; then
-        echo "!!! EXTENDED molecule scenario $s (not run by make test; make test-all runs it): $reason"
+        echo "!!! $tag molecule scenario $s ($note): $reason"
       else
         kept+=("$s")
       fi
     done
     scenarios=("${kept[@]}")
-  fi
-  if [ -s molecule/QUARANTINE ] && [ -z "${MI_RUN_QUARANTINED:-}" ]; then
-    kept=()
-    for s in "${scenarios[@]}"; do
-      reason=$(sed -n "s/^$s: *//p" molecule/QUARANTINE)
-      if [ -n "$reason" ]; then
-        echo "!!! QUARANTINED molecule scenario $s (not run): $reason"
-      else
-        kept+=("$s")
-      fi
-    done
-    scenarios=("${kept[@]}")
-  fi
+  }
+  [ -n "${MI_RUN_EXTENDED:-}" ] || leave_out molecule/EXTENDED EXTENDED "not run by make test; make test-all runs it"
+  [ -n "${MI_RUN_QUARANTINED:-}" ] || leave_out molecule/QUARANTINE QUARANTINED "not run"
 fi
 mkdir -p molecule-logs
 export NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1
