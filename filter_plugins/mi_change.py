@@ -150,14 +150,16 @@ def _age_hours(then: Any, now: float) -> float | None:
         return None
 
 
-def _job_state_drift(state: Any, now: float, max_age_hours: float, what: str, missing: str) -> list[str]:
-    """The drift every scheduled job's state file shares: never ran, or ran too long ago.
+def _ran(state: Any) -> bool:
+    """A scheduled job's state file was read and records a run (has its ``epoch``)."""
+    return isinstance(state, dict) and "epoch" in state
 
-    ``what`` names the run in the messages ("integrity check", "pull run"); ``missing`` is
-    the whole message when the state file is absent. Returns [] for a recent, timed run.
+
+def _run_age_drift(state: dict[str, Any], now: float, max_age_hours: float, what: str) -> list[str]:
+    """The drift every scheduled job's recorded run shares: no valid time, or too old.
+
+    ``what`` names the run in the messages ("integrity check", "pull run").
     """
-    if not isinstance(state, dict) or "epoch" not in state:
-        return [missing]
     age = _age_hours(state.get("epoch"), now)
     if age is None:
         return [f"last {what} has no valid time: {state.get('epoch')!r}"]
@@ -174,9 +176,9 @@ def mi_integrity_drift(state: Any, now: float, max_age_hours: float) -> list[str
     path lists. Drift: no check recorded, a failed check, changes not yet accepted, or a
     check older than ``max_age_hours``.
     """
-    if not isinstance(state, dict) or "epoch" not in state:
+    if not _ran(state):
         return ["no integrity check recorded yet (/var/lib/mi-harden/file_integrity.json missing or unreadable)"]
-    drift = _job_state_drift(state, now, max_age_hours, "integrity check", "")
+    drift = _run_age_drift(state, now, max_age_hours, "integrity check")
     if state.get("result") == "error":
         drift.append(f"last integrity check failed (aide exit {state.get('exit_code')})")
     for kind in ("added", "removed", "changed"):
@@ -194,11 +196,9 @@ def mi_pull_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
     the converge), ``audit_rc`` (the audit; null while the audit of this run is under way),
     ``commit``. Drift: never ran, a step failed, or the run is older than ``max_age_hours``.
     """
-    drift = _job_state_drift(
-        state, now, max_age_hours, "pull run",
-        "the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)")
-    if not isinstance(state, dict) or "epoch" not in state:
-        return drift
+    if not _ran(state):
+        return ["the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)"]
+    drift = _run_age_drift(state, now, max_age_hours, "pull run")
     for key, what in (("pull_rc", "fetching the policy from the git server or the converge"),
                       ("audit_rc", "the audit")):
         rc = state.get(key)
