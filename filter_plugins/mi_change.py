@@ -194,13 +194,20 @@ def mi_pull_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
 
     ``state``: ``epoch`` of the run, ``pull_rc`` (ansible-pull: fetching the repository, then
     the converge), ``audit_rc`` (the audit; null while the audit of this run is under way),
-    ``commit``. Drift: never ran, a step failed, or the run is older than ``max_age_hours``.
+    ``commit``, ``verified`` (false: the commit's signature was refused, so nothing of it
+    ran; absent when the signature check is off). Drift: never ran, a refused signature, a
+    step failed, or the run is older than ``max_age_hours``.
     """
     if not _ran(state):
         return ["the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)"]
     drift = _run_age_drift(state, now, max_age_hours, "pull run")
-    for key, what in (("pull_rc", "fetching the policy from the git server or the converge"),
-                      ("audit_rc", "the audit")):
+    steps: tuple[tuple[str, str], ...] = (("pull_rc", "fetching the policy from the git server or the converge"),
+                                          ("audit_rc", "the audit"))
+    if state.get("verified") is False:
+        drift.append(f"last pull run: commit {state.get('commit') or '(unknown)'} is not signed by a key of "
+                     "pull_mode_signing_keys; it was neither converged nor audited")
+        steps = ()
+    for key, what in steps:
         rc = state.get(key)
         if rc not in (None, 0):
             drift.append(f"last pull run: {what} failed (exit {rc})")

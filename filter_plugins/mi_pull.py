@@ -19,8 +19,8 @@ name: mi_pull
 short_description: Input check of the pull_mode role of mi-harden
 description:
   - C(mi_pull_settings) checks the settings of the scheduled ansible-pull (repository URL,
-    branch, inventories, playbooks, host name, tags, directories) and returns them
-    normalised; an error names the field.
+    branch, signature check and signing keys, inventories, playbooks, host name, tags,
+    directories) and returns them normalised; an error names the field.
 options:
   _input:
     description: the settings (a dict of pull_mode_* values), or the parsed state file.
@@ -78,6 +78,41 @@ def _absolute(value: Any, field: str) -> str:
     return norm
 
 
+_PUBLIC_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+_PUBLIC_END = "-----END PGP PUBLIC KEY BLOCK-----"
+
+
+def _signing_keys(verify: Any, keys: Any) -> tuple[bool, list[str]]:
+    """Check pull_mode_verify_commit and pull_mode_signing_keys; return them normalised."""
+    if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):  # ansible-core 2.14 templates as text
+        verify = verify.strip().lower() == "true"
+    if not isinstance(verify, bool):
+        raise AnsibleFilterError(f"pull_mode_verify_commit: true or false is required, got {verify!r}")
+    if keys is None:
+        keys = []
+    if not isinstance(keys, list):
+        raise AnsibleFilterError("pull_mode_signing_keys: a list of ASCII-armoured OpenPGP public keys is required, "
+                                 f"got {type(keys).__name__}")
+    checked = []
+    for i, key in enumerate(keys):
+        field = f"pull_mode_signing_keys[{i}]"
+        if not isinstance(key, str):
+            raise AnsibleFilterError(f"{field}: an ASCII-armoured public key (text) is required, got {type(key).__name__}")
+        if "PRIVATE KEY" in key:
+            raise AnsibleFilterError(f"{field}: is a private key; give the terminals the public key only "
+                                     "(gpg --armor --export FINGERPRINT)")
+        text = key.strip()
+        if not text.startswith(_PUBLIC_BEGIN) or not text.endswith(_PUBLIC_END):
+            raise AnsibleFilterError(f"{field}: is not an ASCII-armoured OpenPGP public key (it must run from "
+                                     f"{_PUBLIC_BEGIN!r} to {_PUBLIC_END!r}; gpg --armor --export FINGERPRINT)")
+        checked.append(text + "\n")
+    if verify and not checked:
+        raise AnsibleFilterError("pull_mode_signing_keys: empty while pull_mode_verify_commit is true; list the "
+                                 "public keys of those who may publish the policy (or, in a lab without signing, "
+                                 "set pull_mode_verify_commit: false)")
+    return verify, checked
+
+
 def mi_pull_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """Check the settings of the scheduled ansible-pull; return them normalised."""
     if not isinstance(settings, dict):
@@ -87,6 +122,8 @@ def mi_pull_settings(settings: dict[str, Any]) -> dict[str, Any]:
     branch = s.get("pull_mode_branch")
     if not isinstance(branch, str) or not _REF_RE.match(branch) or branch.endswith(".lock"):
         raise AnsibleFilterError(f"pull_mode_branch: {branch!r} is not a git branch, tag or commit name")
+    s["pull_mode_verify_commit"], s["pull_mode_signing_keys"] = _signing_keys(
+        s.get("pull_mode_verify_commit", True), s.get("pull_mode_signing_keys"))
     invs = s.get("pull_mode_inventories")
     if not isinstance(invs, list) or not invs:
         raise AnsibleFilterError("pull_mode_inventories: at least one inventory path of the repository is required")

@@ -100,3 +100,59 @@ def test_collection_makes_the_fleet_report(pulled, tmp_path_factory):
     again = collect(tmp_path_factory.mktemp("fleet-dir"), "-e", f"reports_from={out}/terminals")
     assert list(again["hosts"]) == [HOST]
     assert again["summary"]["statuses"] == fleet["summary"]["statuses"]
+
+
+def git_server(script):
+    """Run a bash script on mi-pull-git as the site's publisher (its keyring)."""
+    return subprocess.run(["docker", "exec", "-e", "GNUPGHOME=/srv/gnupg", "mi-pull-git", "bash", "-ec", script],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_pulled_commit_was_signed_by_the_listed_key(host, pulled):
+    state = json.loads(host.file("/var/lib/mi-harden/pull_mode.json").content_string)
+    publisher = git_server("gpg --with-colons --fingerprint publisher@mi-pull-git | awk -F: '$1 == \"fpr\" {print $10; exit}'")
+    assert state["verified"] is True and state["signer"] == publisher, state
+    assert "signed by " + publisher in pulled["journal"]
+
+
+# A commit that would leave a mark on the terminal if any playbook of it ran (converge or
+# audit, whatever the tags), published to the site's git server.
+MARK = "/var/tmp/mi-unsigned-commit-ran"
+PUBLISH = r"""
+cd /srv/src
+git reset -q --hard lab-signed
+for pb in playbooks/site.yml playbooks/audit.yml; do
+  python3 - "$pb" <<'PY'
+import sys
+path = sys.argv[1]
+body = open(path).read().replace("---\n", "", 1)
+mark = ("---\n- name: A play nobody signed\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Leave a mark\n      ansible.builtin.file:\n        path: {mark}\n        state: touch\n        mode: '0644'\n"
+        "      tags: [always]\n")
+open(path, "w").write(mark + body)
+PY
+done
+git commit -qa {sign} -m "not signed by the publisher"
+git push -q --force /srv/git/mi-harden.git HEAD:refs/heads/main
+git rev-parse HEAD
+"""
+
+
+@pytest.mark.parametrize(("case", "sign"), [("unsigned", "--no-gpg-sign"),
+                                             ("signed by a key not listed", "-S -u stranger@mi-pull-git")])
+def test_a_commit_not_signed_by_a_listed_key_is_refused(host, pulled, case, sign):
+    spool_before = host.check_output(f"ls -1 {SPOOL}")
+    commit = git_server(PUBLISH.replace("{sign}", sign).replace("{mark}", MARK)).splitlines()[-1]
+    try:
+        run = host.run("systemctl start mi-pull.service")
+        journal = host.run("journalctl -u mi-pull.service -o cat --no-pager -n 80").stdout
+        assert run.rc != 0, f"{case}: the pull run succeeded\n{journal[-3000:]}"
+        assert host.check_output("git -C /var/lib/mi-harden/pull/checkout rev-parse HEAD") == commit
+        assert not host.file(MARK).exists, f"{case}: a playbook of the commit ran\n{journal[-3000:]}"
+        state = json.loads(host.file("/var/lib/mi-harden/pull_mode.json").content_string)
+        assert state["commit"] == commit and state["verified"] is False and state["pull_rc"] != 0, state
+        assert state["audit_rc"] is None and state["report"] is None, state
+        assert host.check_output(f"ls -1 {SPOOL}") == spool_before, f"{case}: a report was written from the commit"
+        assert f"REFUSED: commit {commit} is not signed" in journal
+    finally:
+        git_server("git -C /srv/src reset -q --hard lab-signed && git -C /srv/src push -q --force /srv/git/mi-harden.git lab-signed:refs/heads/main")
