@@ -179,7 +179,28 @@ def ensure_bench_image() -> None:
        str(ROOT / "scripts/bench"))
 
 
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_TERMINAL = 16  # systemd, journald, logind, dbus, clamonacc...: about 7 each, with margin
+
+
+def ensure_inotify(terminals: int) -> None:
+    """Every terminal's systemd and daemons hold inotify instances of the same (root) user:
+    at Debian's default of 128, the 19th of 30 terminals failed to boot (systemd exited).
+    Raise the host's limit, or stop and say how."""
+    need = 128 + INOTIFY_PER_TERMINAL * terminals
+    have = int(INOTIFY.read_text())
+    if have >= need:
+        return
+    try:
+        INOTIFY.write_text(f"{need}\n")
+        log(f"fs.inotify.max_user_instances {have} -> {need} ({terminals} systemd terminals share root's limit)")
+    except OSError as exc:
+        raise SystemExit(f"fs.inotify.max_user_instances is {have}; {terminals} terminals need about {need}: "
+                         f"sysctl -w fs.inotify.max_user_instances={need} ({exc})") from exc
+
+
 def start_terminals(names: list[str], image: str, pubkey: str) -> dict[str, dict]:
+    ensure_inotify(len(names) + len(sh("docker", "ps", "-q", check=False).split()))
     args = platform_args()
     for name in names:
         sh("docker", "rm", "-f", name, check=False)
