@@ -139,7 +139,7 @@ git rev-parse HEAD
 
 
 @pytest.mark.parametrize(("case", "sign"), [("unsigned", "--no-gpg-sign"),
-                                             ("signed by a key not listed", "-S -u stranger@mi-pull-git")])
+                                             ("signed by a key not listed", "--gpg-sign=stranger@mi-pull-git")])
 def test_a_commit_not_signed_by_a_listed_key_is_refused(host, pulled, case, sign):
     spool_before = host.check_output(f"ls -1 {SPOOL}")
     commit = git_server(PUBLISH.replace("{sign}", sign).replace("{mark}", MARK)).splitlines()[-1]
