@@ -201,13 +201,12 @@ def mi_pull_drift(state: Any, now: float, max_age_hours: float) -> list[str]:
     if not _ran(state):
         return ["the scheduled pull has not run yet (/var/lib/mi-harden/pull_mode.json missing or unreadable)"]
     drift = _run_age_drift(state, now, max_age_hours, "pull run")
-    steps: tuple[tuple[str, str], ...] = (("pull_rc", "fetching the policy from the git server or the converge"),
-                                          ("audit_rc", "the audit"))
-    if state.get("verified") is False:
+    if state.get("verified") is False:  # nothing of the commit ran: its steps' exit codes say nothing more
         drift.append(f"last pull run: commit {state.get('commit') or '(unknown)'} is not signed by a key of "
                      "pull_mode_signing_keys; it was neither converged nor audited")
-        steps = ()
-    for key, what in steps:
+        return drift
+    for key, what in (("pull_rc", "fetching the policy from the git server or the converge"),
+                      ("audit_rc", "the audit")):
         rc = state.get(key)
         if rc not in (None, 0):
             drift.append(f"last pull run: {what} failed (exit {rc})")

@@ -45,8 +45,7 @@ def test_pull_service_succeeded(host, pulled):
 
 
 def test_terminal_runs_the_commit_the_git_server_serves(host, pulled):
-    served = subprocess.run(["docker", "exec", "mi-pull-git", "git", "-C", "/srv/git/mi-harden.git", "rev-parse", "main"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+    served = git_server("git -C /srv/git/mi-harden.git rev-parse main")
     assert host.check_output("git -C /var/lib/mi-harden/pull/checkout rev-parse HEAD") == served
     state = json.loads(host.file("/var/lib/mi-harden/pull_mode.json").content_string)
     assert state["commit"] == served
