@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 ACTIVATE := source $(VENV)/bin/activate &&
 SUITES ?= bullseye bookworm trixie
 MOLECULE_JOBS ?= 3
+# Ansible loads the project's filter plugins from source in every task's worker process;
+# with PYTHONDONTWRITEBYTECODE set (some shells and CI images set it) there is never a
+# cached .pyc and each task recompiles them: 25 % of the controller's CPU in an audit
+# (docs/BENCHMARKS.md, "Findings"). The recipes below run without it.
+unexport PYTHONDONTWRITEBYTECODE
 
 
 .PHONY: help venv host images demo demo-clean lint unit molecule test test-all docs clean bench

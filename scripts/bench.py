@@ -19,6 +19,11 @@ machine). What it does, on one run:
    (a full converge installs ClamAV, AIDE... from Debian's mirror: 30 of them would measure
    the mirror, not mi-harden), then times audits of N = 1, 10 and 30 terminals.
 
+With --mitogen it also converges a second fresh terminal (mi-bench-m1), converges it
+again and audits it under the opt-in strategy mitogen_linear (strategy_plugins/), compares
+that report, control by control, with the linear audit's, and audits the N terminals once
+more under it.
+
 For each run it reads the CPU time of the controller (ansible-playbook and its ssh
 processes, kept in a cgroup of their own) and of the terminals (their Docker cgroups),
 the controller's peak memory, the tasks run per host from the play recap, and, with
@@ -293,7 +298,12 @@ SETTINGS = [
     ("gather_subset all", {"ANSIBLE_GATHER_SUBSET": "all"}),
     ("callback profile_tasks on", {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}),
     ("interpreter discovery (auto_silent)", {"ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}),
+    # The project's plugins without a cached .pyc (the bench removes them first): what a
+    # controller whose environment sets PYTHONDONTWRITEBYTECODE pays on every task.
+    ("plugins without .pyc", {"PYTHONDONTWRITEBYTECODE": "1"}),
 ]
+MITOGEN = {"ANSIBLE_STRATEGY": "mitogen_linear"}
+PLUGIN_DIRS = ("filter_plugins", "callback_plugins", "strategy_plugins")
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+"
                    r"skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
@@ -309,6 +319,12 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(workdir / "cp")
+    # As make does (Makefile: unexport): the project's plugins keep their .pyc, unless a
+    # probe asks for the opposite, and then without the ones already written.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if (env_extra or {}).get("PYTHONDONTWRITEBYTECODE"):
+        for d in PLUGIN_DIRS:
+            shutil.rmtree(ROOT / d / "__pycache__", ignore_errors=True)
     if profile:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
         env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "10"
@@ -367,6 +383,24 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     return res
 
 
+def control_statuses(report: Path) -> dict[str, str]:
+    """Control id -> status of every host of an audit's report.json, host names left out
+    (two terminals audited the same way must give the same map)."""
+    data = json.loads(report.read_text())
+    return {f"{i}:{cid}": c["status"] for i, h in enumerate(data["hosts"].values())
+            for cid, c in sorted(h["controls"].items())}
+
+
+def same_report(a: Path, b: Path) -> dict:
+    """Compare the control statuses of two audits (linear and mitogen_linear)."""
+    try:
+        sa, sb = control_statuses(a / "report.json"), control_statuses(b / "report.json")
+    except (OSError, ValueError, KeyError) as exc:
+        return {"same": False, "why": f"report not readable: {exc}"}
+    diff = sorted(k for k in sa.keys() | sb.keys() if sa.get(k) != sb.get(k))
+    return {"same": not diff, "controls": len(sa), "differ": [f"{k}: {sa.get(k)} / {sb.get(k)}" for k in diff]}
+
+
 def efficiency(n_res: dict, one_cpu: float) -> float:
     return round((n_res["hosts"] * one_cpu / CORES) / n_res["wall_s"], 2) if n_res["wall_s"] else 0.0
 
@@ -384,6 +418,8 @@ def print_table(results: dict) -> None:
               f"{r['controller_peak_rss_mib']:>8}{r['load1_before']:>6}")
     for k, v in results.get("efficiency", {}).items():
         print(f"scaling efficiency {k}: {v}")
+    if "mitogen_same_report" in results:
+        print(f"mitogen audit, control by control, as the linear audit: {results['mitogen_same_report']}")
     t = results.get("targets", {})
     for k, v in t.items():
         print(f"target {k}: {'met' if v['met'] else 'MISSED'} ({v['value']})")
@@ -432,6 +468,10 @@ def main() -> int:
                     help=f"keep {CONVERGED_IMAGE} for a later --skip-fresh run")
     ap.add_argument("--skip-fresh", action="store_true",
                     help="start from the converged image a previous --keep-image run left (no fresh converge)")
+    ap.add_argument("--mitogen", action="store_true",
+                    help="also converge a fresh terminal, converge again and audit it under the opt-in "
+                         "strategy mitogen_linear, compare its report with the linear audit's, and "
+                         "audit the N terminals under it")
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
@@ -477,6 +517,24 @@ def main() -> int:
         if not args.skip_fresh:
             log(f"docker commit {first} -> {CONVERGED_IMAGE}")
             sh("docker", "commit", "-m", "mi-bench: converged terminal", first, CONVERGED_IMAGE)
+        if args.mitogen:
+            # A terminal of its own, from the same image the linear runs started from.
+            hosts.update(start_terminals(["mi-bench-m1"], image, pubkey))
+            write_inventory(inventory, hosts, key, pubkey)
+            ids = [h["id"] for h in hosts.values()]
+            settle(ids)
+            for label, book in phases:
+                wait_for_quiet(args.max_wait)
+                extra = (["-e", f"report_dir={workdir}/report-{label.replace(' ', '-')}-mitogen"]
+                         if book == "audit.yml" else ["--diff"] if label == "converge second" else [])
+                results["runs"].append(run_playbook(f"{label.replace(' ', '_')}_mitogen", book, inventory,
+                                                    "mi-bench-m1", ids, cg, workdir, args.profile, extra,
+                                                    env_extra=MITOGEN))
+            results["mitogen_same_report"] = same_report(workdir / "report-audit-compliant",
+                                                         workdir / "report-audit-compliant-mitogen")
+            log(f"mitogen audit against the linear audit: {results['mitogen_same_report']}")
+            sh("docker", "rm", "-f", "mi-bench-m1", check=False)
+            del hosts["mi-bench-m1"]
         others = names[1:]
         if others:
             log(f"starting {len(others)} terminals from {CONVERGED_IMAGE}")
@@ -489,6 +547,11 @@ def main() -> int:
             results["runs"].append(run_playbook(
                 f"audit_N={n}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir, args.profile,
                 ["-e", f"report_dir={workdir}/report-N{n}"]))
+            if args.mitogen:
+                wait_for_quiet(args.max_wait)
+                results["runs"].append(run_playbook(
+                    f"audit_N={n}_mitogen", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
+                    args.profile, ["-e", f"report_dir={workdir}/report-N{n}-mitogen"], env_extra=MITOGEN))
         if args.settings:
             probe = str(ROOT / "scripts/bench/settings.yml")
             two = ",".join(names[:2])
@@ -506,6 +569,11 @@ def main() -> int:
         if one:
             results["efficiency"] = {f"N={n}": efficiency(by[f"audit_N={n}"], one["cpu_per_host_s"])
                                      for n in sizes if n > 1}
+            one_m = by.get("audit_N=1_mitogen")
+            if one_m:
+                results["efficiency"].update({
+                    f"N={n} mitogen": efficiency(by[f"audit_N={n}_mitogen"], one_m["cpu_per_host_s"])
+                    for n in sizes if n > 1 and f"audit_N={n}_mitogen" in by})
         tg = {}
 
         def ok(r: dict) -> bool:  # a run that failed meets no target, however fast
