@@ -559,7 +559,9 @@ def main() -> int:
                 wait_for_quiet(args.max_wait)
                 results["runs"].append(run_playbook(f"probe {label}", probe, inventory, two, ids, cg, workdir,
                                                     False, env_extra=env))
-            for forks in (10, 20, 30):
+            # Forks up to the number of terminals (more than that cannot be used): whether
+            # fewer workers than terminals lose throughput on the controller's cores.
+            for forks in [f for f in (2, 5, 10, 20, 30) if f <= len(names)]:
                 wait_for_quiet(args.max_wait)
                 results["runs"].append(run_playbook(f"probe N={len(names)} forks={forks}", probe, inventory,
                                                     "all", ids, cg, workdir, False,
