@@ -383,6 +383,28 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     return res
 
 
+def run_probes(names: list[str], inventory: Path, ids: list[str], cg: ControllerCgroup, workdir: Path,
+               max_wait: int) -> list[dict]:
+    """The probe playbook under ansible.cfg as it is and with each choice undone (on two
+    terminals), then with forks up to the number of terminals (on all of them)."""
+    probe = str(ROOT / "scripts/bench/settings.yml")
+    two = ",".join(names[:2])
+    # Not counted: the first run creates the probe's files on every terminal, and would
+    # make the first setting look slower than it is.
+    run_playbook("probe warm-up", probe, inventory, "all", ids, cg, workdir, False)
+    runs = []
+    for label, env in SETTINGS:
+        wait_for_quiet(max_wait)
+        runs.append(run_playbook(f"probe {label}", probe, inventory, two, ids, cg, workdir, False, env_extra=env))
+    # Forks up to the number of terminals (more cannot be used): whether fewer workers
+    # than terminals lose throughput on the controller's cores.
+    for forks in [f for f in (2, 5, 10, 20, 30) if f <= len(names)]:
+        wait_for_quiet(max_wait)
+        runs.append(run_playbook(f"probe N={len(names)} forks={forks}", probe, inventory, "all", ids, cg, workdir,
+                                 False, env_extra={"ANSIBLE_FORKS": str(forks)}))
+    return runs
+
+
 def control_statuses(report: Path) -> dict[str, str]:
     """Control id -> status of every host of an audit's report.json, host names left out
     (two terminals audited the same way must give the same map)."""
@@ -472,6 +494,9 @@ def main() -> int:
                     help="also converge a fresh terminal, converge again and audit it under the opt-in "
                          "strategy mitogen_linear, compare its report with the linear audit's, and "
                          "audit the N terminals under it")
+    ap.add_argument("--probe-only", action="store_true",
+                    help="only the probe of the ansible.cfg choices and of forks, on max(--sizes) terminals "
+                         "started from the converged image a previous --keep-image run left")
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
@@ -479,6 +504,9 @@ def main() -> int:
         markdown(Path(args.report))
         return 0
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
+    if (args.skip_fresh or args.probe_only) and not sh("docker", "images", "-q", CONVERGED_IMAGE, check=False):
+        raise SystemExit(f"--skip-fresh and --probe-only start from {CONVERGED_IMAGE}: run "
+                         "`make bench BENCH_ARGS=--keep-image` once to make it")
     workdir = Path(args.workdir) / time.strftime("%Y%m%dT%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
     key = Path(args.workdir) / "id_ed25519"
@@ -496,6 +524,13 @@ def main() -> int:
         ensure_bench_image()
         remove_terminals()
         names = [f"mi-bench-{i:02d}" for i in range(1, max(sizes + [1]) + 1)]
+        if args.probe_only:
+            hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
+            write_inventory(inventory, hosts, key, pubkey)
+            ids = [h["id"] for h in hosts.values()]
+            log(f"terminals idle: {settle(ids):.3f} core each")
+            results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
+            return finish(results, workdir, args)
         first = names[0]
         # The first terminal: fresh from the bench image (full converge, then the second
         # converge and the audit), or with --skip-fresh already converged (the image a
@@ -553,19 +588,7 @@ def main() -> int:
                     f"audit_N={n}_mitogen", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
                     args.profile, ["-e", f"report_dir={workdir}/report-N{n}-mitogen"], env_extra=MITOGEN))
         if args.settings:
-            probe = str(ROOT / "scripts/bench/settings.yml")
-            two = ",".join(names[:2])
-            for label, env in SETTINGS:
-                wait_for_quiet(args.max_wait)
-                results["runs"].append(run_playbook(f"probe {label}", probe, inventory, two, ids, cg, workdir,
-                                                    False, env_extra=env))
-            # Forks up to the number of terminals (more than that cannot be used): whether
-            # fewer workers than terminals lose throughput on the controller's cores.
-            for forks in [f for f in (2, 5, 10, 20, 30) if f <= len(names)]:
-                wait_for_quiet(args.max_wait)
-                results["runs"].append(run_playbook(f"probe N={len(names)} forks={forks}", probe, inventory,
-                                                    "all", ids, cg, workdir, False,
-                                                    env_extra={"ANSIBLE_FORKS": str(forks)}))
+            results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
         by = {r["label"]: r for r in results["runs"]}
         one = by.get("audit_N=1")
         if one:
@@ -596,9 +619,14 @@ def main() -> int:
     finally:
         if not args.keep:
             remove_terminals()
-            if not args.keep_image:
+            if not args.keep_image and not args.probe_only:
                 sh("docker", "image", "rm", CONVERGED_IMAGE, check=False)
         cg.remove()
+    return finish(results, workdir, args)
+
+
+def finish(results: dict, workdir: Path, args: argparse.Namespace) -> int:
+    """Write results.json (and --json), print the table; 1 when a run failed."""
     (workdir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     if args.json:
         shutil.copy(workdir / "results.json", args.json)
