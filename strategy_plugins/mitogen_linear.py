@@ -2,7 +2,7 @@
 
 Mitogen (``mitogen`` in requirements.txt) runs each task's module in one Python process it
 keeps on the terminal for the whole run, instead of starting a Python per task over SSH.
-docs/BENCHMARKS.md has the figures (the audit of one terminal 2.7 times faster, the same
+docs/BENCHMARKS.md has the figures (the audit of one terminal 2.4 to 2.6 times faster, the same
 report) and why it is not the default.
 
 Mitogen's own ``ansible_mitogen/plugins/strategy`` directory sits inside the installed
