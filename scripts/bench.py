@@ -320,11 +320,8 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     env["ANSIBLE_NOCOLOR"] = "1"
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(workdir / "cp")
     # As make does (Makefile: unexport): the project's plugins keep their .pyc, unless a
-    # probe asks for the opposite, and then without the ones already written.
+    # probe asks for the opposite (env_extra).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    if (env_extra or {}).get("PYTHONDONTWRITEBYTECODE"):
-        for d in PLUGIN_DIRS:
-            shutil.rmtree(ROOT / d / "__pycache__", ignore_errors=True)
     if profile:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
         env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "10"
@@ -394,6 +391,9 @@ def run_probes(names: list[str], inventory: Path, ids: list[str], cg: Controller
     run_playbook("probe warm-up", probe, inventory, "all", ids, cg, workdir, False)
     runs = []
     for label, env in SETTINGS:
+        if env.get("PYTHONDONTWRITEBYTECODE"):  # without the .pyc files earlier runs wrote
+            for d in PLUGIN_DIRS:
+                shutil.rmtree(ROOT / d / "__pycache__", ignore_errors=True)
         wait_for_quiet(max_wait)
         runs.append(run_playbook(f"probe {label}", probe, inventory, two, ids, cg, workdir, False, env_extra=env))
     # Forks up to the number of terminals (more cannot be used): whether fewer workers
@@ -541,14 +541,24 @@ def main() -> int:
         ids = [h["id"] for h in hosts.values()]
         settle(ids)
         results["load_before_converge"] = wait_for_quiet(args.max_wait)
-        phases = [("converge second", "site.yml"), ("audit compliant", "audit.yml")]
-        phases.insert(0, ("converge again" if args.skip_fresh else "converge fresh", "site.yml"))
-        for label, book in phases:
-            extra = ["-e", f"report_dir={workdir}/report-{label.replace(' ', '-')}"] if book == "audit.yml" else []
-            if label == "converge second":
-                extra = ["--diff"]  # a task that changes shows what (the diff costs nothing when nothing changes)
-            results["runs"].append(run_playbook(label.replace(" ", "_"), book, inventory, first, ids,
-                                                cg, workdir, args.profile, extra))
+        phases = [("converge again" if args.skip_fresh else "converge fresh", "site.yml"),
+                  ("converge second", "site.yml"), ("audit compliant", "audit.yml")]
+        strategies = [("", None)] + ([("_mitogen", MITOGEN)] if args.mitogen else [])
+
+        def run_phases(terminal: str, suffix: str, env: dict | None) -> None:
+            for label, book in phases:
+                name = label.replace(" ", "_") + suffix
+                if book == "audit.yml":
+                    extra = ["-e", f"report_dir={workdir}/report-{label.replace(' ', '-')}{suffix.replace('_', '-')}"]
+                elif label == "converge second":
+                    extra = ["--diff"]  # a task that changes shows what (the diff costs nothing when nothing changes)
+                else:
+                    extra = []
+                wait_for_quiet(args.max_wait)
+                results["runs"].append(run_playbook(name, book, inventory, terminal, ids, cg, workdir, args.profile,
+                                                    extra, env_extra=env))
+
+        run_phases(first, "", None)
         if not args.skip_fresh:
             log(f"docker commit {first} -> {CONVERGED_IMAGE}")
             sh("docker", "commit", "-m", "mi-bench: converged terminal", first, CONVERGED_IMAGE)
@@ -558,13 +568,7 @@ def main() -> int:
             write_inventory(inventory, hosts, key, pubkey)
             ids = [h["id"] for h in hosts.values()]
             settle(ids)
-            for label, book in phases:
-                wait_for_quiet(args.max_wait)
-                extra = (["-e", f"report_dir={workdir}/report-{label.replace(' ', '-')}-mitogen"]
-                         if book == "audit.yml" else ["--diff"] if label == "converge second" else [])
-                results["runs"].append(run_playbook(f"{label.replace(' ', '_')}_mitogen", book, inventory,
-                                                    "mi-bench-m1", ids, cg, workdir, args.profile, extra,
-                                                    env_extra=MITOGEN))
+            run_phases("mi-bench-m1", "_mitogen", MITOGEN)
             results["mitogen_same_report"] = same_report(workdir / "report-audit-compliant",
                                                          workdir / "report-audit-compliant-mitogen")
             log(f"mitogen audit against the linear audit: {results['mitogen_same_report']}")
@@ -578,27 +582,21 @@ def main() -> int:
         ids = [h["id"] for h in hosts.values()]
         log(f"terminals idle: {settle(ids):.3f} core each")
         for n in sizes:
-            wait_for_quiet(args.max_wait)
-            results["runs"].append(run_playbook(
-                f"audit_N={n}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir, args.profile,
-                ["-e", f"report_dir={workdir}/report-N{n}"]))
-            if args.mitogen:
+            for suffix, env in strategies:
                 wait_for_quiet(args.max_wait)
                 results["runs"].append(run_playbook(
-                    f"audit_N={n}_mitogen", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
-                    args.profile, ["-e", f"report_dir={workdir}/report-N{n}-mitogen"], env_extra=MITOGEN))
+                    f"audit_N={n}{suffix}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
+                    args.profile, ["-e", f"report_dir={workdir}/report-N{n}{suffix.replace('_', '-')}"],
+                    env_extra=env))
         if args.settings:
             results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
         by = {r["label"]: r for r in results["runs"]}
         one = by.get("audit_N=1")
         if one:
-            results["efficiency"] = {f"N={n}": efficiency(by[f"audit_N={n}"], one["cpu_per_host_s"])
-                                     for n in sizes if n > 1}
-            one_m = by.get("audit_N=1_mitogen")
-            if one_m:
-                results["efficiency"].update({
-                    f"N={n} mitogen": efficiency(by[f"audit_N={n}_mitogen"], one_m["cpu_per_host_s"])
-                    for n in sizes if n > 1 and f"audit_N={n}_mitogen" in by})
+            results["efficiency"] = {
+                f"N={n}{suffix.replace('_', ' ')}": efficiency(by[f"audit_N={n}{suffix}"],
+                                                              by[f"audit_N=1{suffix}"]["cpu_per_host_s"])
+                for suffix, _ in strategies for n in sizes if n > 1}
         tg = {}
 
         def ok(r: dict) -> bool:  # a run that failed meets no target, however fast

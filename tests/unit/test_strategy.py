@@ -38,8 +38,8 @@ def _run(tmp_path: Path, strategy: str, connection: str = "local") -> subprocess
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STRATEGY=strategy,
                ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_NOCOLOR="1")
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", f"target={tmp_path / 'absent.txt'}", "-e", f"connection_expected={connection}", "-e", f"ansible_python_interpreter={sys.executable}",
-           str(book)]
+           "-e", f"target={tmp_path / 'absent.txt'}", "-e", f"connection_expected={connection}",
+           "-e", f"ansible_python_interpreter={sys.executable}", str(book)]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
@@ -55,8 +55,8 @@ def test_strategy_runs_a_play(tmp_path, strategy, connection):
 
 
 def test_unknown_strategy_is_refused(tmp_path):
-    """The test above would pass on ansible's default strategy if ANSIBLE_STRATEGY were
-    ignored: a name that does not exist must fail, so the variable is read."""
+    """ANSIBLE_STRATEGY is read through the project's ansible.cfg, not defaulted: a name
+    that no strategy plugin directory holds fails the run and is named."""
     proc = _run(tmp_path, "mi_no_such_strategy")
     assert proc.returncode != 0
     assert "mi_no_such_strategy" in proc.stdout + proc.stderr
