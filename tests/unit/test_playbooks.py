@@ -18,9 +18,12 @@ def test_site_plays_can_be_forced_into_check_mode():
 def test_site_validates_every_role_first():
     plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
     first = plays[0]
-    validated = {t["ansible.builtin.include_role"]["name"] for t in first["tasks"]}
+    validated = {t["ansible.builtin.include_role"]["name"] for t in first["tasks"] if "ansible.builtin.include_role" in t}
     applied = {r["role"] if isinstance(r, dict) else r for p in plays[1:] for r in p.get("roles", [])}
     assert applied <= validated | {"policy"}, applied - validated
+    # The flag the roles' plays read in check mode comes last, after every role's checks.
+    assert first["tasks"][-1]["ansible.builtin.set_fact"] == {"mi_preflight_checked": True}
+    assert first["tasks"][-1]["tags"] == ["always"]
 
 
 def test_audit_imports_site():
