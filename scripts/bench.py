@@ -24,6 +24,11 @@ again and audits it under the opt-in strategy mitogen_linear (strategy_plugins/)
 that report, control by control, with the linear audit's, and audits the N terminals once
 more under it.
 
+With --compare REV it only measures what a change is worth: one terminal from the
+converged image a --keep-image run left, audited in turns by the tree at git REV (a
+worktree, the same venv) and by the working tree (--rounds pairs, each strategy with
+--mitogen), each pair's reports compared control by control.
+
 For each run it reads the CPU time of the controller (ansible-playbook and its ssh
 processes, kept in a cgroup of their own) and of the terminals (their Docker cgroups),
 the controller's peak memory, the tasks run per host from the play recap, and, with
@@ -312,9 +317,11 @@ PROFILE = re.compile(r"^(.+?) -+ (\d+\.\d+)s$", re.M)
 
 def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: list[str],
                  cg: ControllerCgroup, workdir: Path, profile: bool, extra: list[str] = (),
-                 env_extra: dict | None = None) -> dict:
+                 env_extra: dict | None = None, root: Path = ROOT) -> dict:
+    """One timed ansible-playbook run; root is the project tree it runs (--compare: another
+    commit's worktree, with the same venv)."""
     env = dict(os.environ)
-    env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
     env["PATH"] = f"{ROOT / '.venv/bin'}:{env['PATH']}"
     env["ANSIBLE_FORCE_COLOR"] = "0"
     env["ANSIBLE_NOCOLOR"] = "1"
@@ -327,8 +334,8 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
         env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "10"
         env["PROFILE_TASKS_SORT_ORDER"] = "descending"
     env.update(env_extra or {})
-    book = Path(playbook) if "/" in playbook else ROOT / "playbooks" / playbook
-    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(ROOT / "inventories/example"),
+    book = Path(playbook) if "/" in playbook else root / "playbooks" / playbook
+    cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(root / "inventories/example"),
            "-i", str(inventory), "--limit", limit, str(book), *extra]
     load = load1()
     cg.reset_peak()
@@ -337,7 +344,7 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     t0 = time.monotonic()
     logf = workdir / f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', label)}.log"
     with logf.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 preexec_fn=cg.enter)
         while proc.poll() is None:
             peak_rss = max(peak_rss, cg.rss())
@@ -356,7 +363,7 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     hosts = len(recap) or 1
     tasks = sum(v[0] + v[3] + v[2] for v in recap.values()) / hosts  # ok (incl. changed) + failed + unreachable
     res = {
-        "label": label, "playbook": book.name, "env": env_extra or {}, "hosts": len(recap), "rc": proc.returncode,
+        "label": label, "playbook": book.name, "tree": str(root), "env": env_extra or {}, "hosts": len(recap), "rc": proc.returncode,
         "load1_before": round(load, 2), "wall_s": round(wall, 1),
         "hosts_per_min": round(len(recap) / wall * 60, 1) if wall else 0,
         "changed": sum(v[1] for v in recap.values()),
@@ -474,6 +481,37 @@ def markdown(run_dir: Path) -> None:
                 print(f"| {secs:.2f} | {cell} |")
 
 
+def run_compare(rev: str, rounds: int, strategies: list, names: list[str], pubkey: str, key: Path,
+                inventory: Path, cg: ControllerCgroup, workdir: Path, args: argparse.Namespace,
+                results: dict) -> None:
+    """--compare REV: what a change is worth. One terminal from the converged image, audited
+    in turns by the tree at REV (a git worktree, the same venv) and by the working tree, under
+    each strategy, ROUNDS times; each pair's reports compared control by control."""
+    old = workdir / f"tree-{rev}"
+    sh("git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(old), rev)
+    try:
+        hosts = start_terminals(names[:1], CONVERGED_IMAGE, pubkey)
+        write_inventory(inventory, hosts, key, pubkey)
+        ids = [h["id"] for h in hosts.values()]
+        settle(ids)
+        results["compare"] = {"rev": rev, "pairs": []}
+        for r in range(rounds):
+            for suffix, env in strategies:
+                labels = {}
+                for tree, root in ((rev, old), ("worktree", ROOT)):
+                    label = f"audit_{tree}{suffix}_{r}"
+                    wait_for_quiet(args.max_wait)
+                    results["runs"].append(run_playbook(
+                        label, "audit.yml", inventory, names[0], ids, cg, workdir, args.profile,
+                        ["-e", f"report_dir={workdir}/report-{label}"], env_extra=env, root=root))
+                    labels[tree] = label
+                same = same_report(workdir / f"report-{labels[rev]}", workdir / f"report-{labels['worktree']}")
+                results["compare"]["pairs"].append({"round": r, "strategy": suffix or "_linear", **same})
+                log(f"{rev} against the working tree{suffix}, round {r}: {same}")
+    finally:
+        sh("git", "-C", str(ROOT), "worktree", "remove", "--force", str(old), check=False)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1,10,30"),
@@ -497,6 +535,10 @@ def main() -> int:
     ap.add_argument("--probe-only", action="store_true",
                     help="only the probe of the ansible.cfg choices and of forks, on max(--sizes) terminals "
                          "started from the converged image a previous --keep-image run left")
+    ap.add_argument("--compare", metavar="REV",
+                    help="only audit one terminal from the converged image with the tree at git REV and "
+                         "with the working tree, in turns (what a change is worth; same report?)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of --compare (default 2)")
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
@@ -504,8 +546,8 @@ def main() -> int:
         markdown(Path(args.report))
         return 0
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
-    if (args.skip_fresh or args.probe_only) and not sh("docker", "images", "-q", CONVERGED_IMAGE, check=False):
-        raise SystemExit(f"--skip-fresh and --probe-only start from {CONVERGED_IMAGE}: run "
+    if (args.skip_fresh or args.probe_only or args.compare) and not sh("docker", "images", "-q", CONVERGED_IMAGE, check=False):
+        raise SystemExit(f"--skip-fresh, --probe-only and --compare start from {CONVERGED_IMAGE}: run "
                          "`make bench BENCH_ARGS=--keep-image` once to make it")
     workdir = Path(args.workdir) / time.strftime("%Y%m%dT%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -524,6 +566,10 @@ def main() -> int:
         ensure_bench_image()
         remove_terminals()
         names = [f"mi-bench-{i:02d}" for i in range(1, max(sizes + [1]) + 1)]
+        if args.compare:
+            run_compare(args.compare, args.rounds, [("", None)] + ([("_mitogen", MITOGEN)] if args.mitogen else []),
+                        names, pubkey, key, inventory, cg, workdir, args, results)
+            return finish(results, workdir, args)
         if args.probe_only:
             hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
             write_inventory(inventory, hosts, key, pubkey)
@@ -617,7 +663,7 @@ def main() -> int:
     finally:
         if not args.keep:
             remove_terminals()
-            if not args.keep_image and not args.probe_only:
+            if not args.keep_image and not args.probe_only and not args.compare:
                 sh("docker", "image", "rm", CONVERGED_IMAGE, check=False)
         cg.remove()
     return finish(results, workdir, args)
