@@ -18,7 +18,7 @@ def test_site_plays_can_be_forced_into_check_mode():
 def test_site_validates_every_role_first():
     plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
     first = plays[0]
-    validated = {t["ansible.builtin.include_role"]["name"] for t in first["tasks"] if "ansible.builtin.include_role" in t}
+    validated = {t["ansible.builtin.import_role"]["name"] for t in first["tasks"] if "ansible.builtin.import_role" in t}
     applied = {r["role"] if isinstance(r, dict) else r for p in plays[1:] for r in p.get("roles", [])}
     assert applied <= validated | {"policy"}, applied - validated
     # The flag the roles' plays read in check mode comes last, after every role's checks.
@@ -31,3 +31,41 @@ def test_audit_imports_site():
     imports = [p for p in plays if "ansible.builtin.import_playbook" in p]
     assert imports == [{"name": "Audit | the baseline, in check mode", "ansible.builtin.import_playbook": "site.yml",
                         "vars": {"mi_audit": True}}]
+
+
+def _validate_include(role_dir):
+    tasks = yaml.safe_load((role_dir / "tasks/main.yml").read_text())
+    found = [t for t in tasks if (t.get("ansible.builtin.include_tasks") or {}).get("file") == "validate.yml"]
+    assert len(found) == 1, f"{role_dir.name}: main.yml includes validate.yml once, first"
+    assert tasks.index(found[0]) == 0, role_dir.name
+    return found[0]
+
+
+# (variables of the run, does the role's play check its input again?)
+RUNS = [
+    ({"ansible_check_mode": False, "mi_preflight_checked": True}, True),   # converge of site.yml
+    ({"ansible_check_mode": False}, True),                                 # the role on its own
+    ({"ansible_check_mode": True}, True),                                  # the role alone, --check
+    ({"ansible_check_mode": False, "mi_audit": True}, True),               # audit without the first play
+    ({"ansible_check_mode": False, "mi_audit": True, "mi_preflight_checked": True}, False),  # audit.yml
+    ({"ansible_check_mode": True, "mi_preflight_checked": True}, False),   # site.yml --check
+    ({"ansible_check_mode": True, "mi_audit": False, "mi_preflight_checked": True}, True),  # forced converge
+]
+
+
+def test_roles_check_input_again_unless_an_audit_already_did():
+    """Each role's play checks its input again in a converge (the roles before it changed the
+    host), and skips it only in check mode after site.yml's first play checked it."""
+    import jinja2
+    from ansible.plugins.filter.core import to_bool
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters["bool"] = to_bool
+    roles = sorted(p for p in (ROOT / "roles").iterdir() if (p / "tasks/validate.yml").exists())
+    assert len(roles) == 14
+    for role in roles:
+        inc = _validate_include(role)
+        assert inc["tags"] == ["always"] and inc["ansible.builtin.include_tasks"]["apply"] == {"tags": ["always"]}
+        expr = env.compile_expression(inc["when"])
+        for variables, runs in RUNS:
+            assert bool(expr(**variables)) is runs, (role.name, variables)
