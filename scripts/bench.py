@@ -566,9 +566,10 @@ def main() -> int:
         ensure_bench_image()
         remove_terminals()
         names = [f"mi-bench-{i:02d}" for i in range(1, max(sizes + [1]) + 1)]
+        strategies = [("", None)] + ([("_mitogen", MITOGEN)] if args.mitogen else [])
         if args.compare:
-            run_compare(args.compare, args.rounds, [("", None)] + ([("_mitogen", MITOGEN)] if args.mitogen else []),
-                        names, pubkey, key, inventory, cg, workdir, args, results)
+            run_compare(args.compare, args.rounds, strategies, names, pubkey, key, inventory, cg, workdir, args,
+                        results)
             return finish(results, workdir, args)
         if args.probe_only:
             hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
@@ -589,7 +590,6 @@ def main() -> int:
         results["load_before_converge"] = wait_for_quiet(args.max_wait)
         phases = [("converge again" if args.skip_fresh else "converge fresh", "site.yml"),
                   ("converge second", "site.yml"), ("audit compliant", "audit.yml")]
-        strategies = [("", None)] + ([("_mitogen", MITOGEN)] if args.mitogen else [])
 
         def run_phases(terminal: str, suffix: str, env: dict | None) -> None:
             for label, book in phases:
