@@ -27,7 +27,9 @@ more under it.
 With --compare REV it only measures what a change is worth: one terminal from the
 converged image a --keep-image run left, audited in turns by the tree at git REV (a
 worktree, the same venv) and by the working tree (--rounds pairs, each strategy with
---mitogen), each pair's reports compared control by control.
+--mitogen), each pair's reports compared control by control. With --compare-playbook
+site.yml the pairs are converges of that converged terminal (the second converge's path),
+each held to zero changed tasks.
 
 For each run it reads the CPU time of the controller (ansible-playbook and its ssh
 processes, kept in a cgroup of their own) and of the terminals (their Docker cgroups),
@@ -90,6 +92,35 @@ def wait_for_quiet(max_wait: int, threshold: float = 1.5) -> float:
         time.sleep(60)
         waited += 60
     return load1()
+
+
+# The same pure-Python work every time: its CPU seconds say how fast this machine's cores
+# are at the moment. On a VM they are not constant (session 7: 3.2 to 4.4 s for one and the
+# same loop within minutes), so a figure is only comparable to another one taken at a
+# similar unit. Not a test of anything: a reading printed beside the runs.
+CPU_UNIT_CODE = ("import time\nt = time.process_time()\ns = 0\n"
+                 "for i in range(5_000_000):\n    s += i * i % 7\n"
+                 "print(time.process_time() - t)")
+
+
+def cpu_unit(parallel: int = 1) -> list[float]:
+    """CPU seconds the fixed work (CPU_UNIT_CODE) takes in each of `parallel` processes run
+    at once (1: one core busy; CORES: all of them, as during a fleet audit)."""
+    procs = [subprocess.Popen([sys.executable, "-c", CPU_UNIT_CODE], stdout=subprocess.PIPE, text=True)
+             for _ in range(parallel)]
+    return [round(float(p.communicate()[0]), 3) for p in procs]
+
+
+def steal_s() -> float:
+    """CPU seconds the hypervisor gave to others while this VM wanted them (all cores;
+    /proc/stat's steal column, USER_HZ ticks)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
+def calibrate() -> dict:
+    """The CPU unit with one process and with one per core."""
+    return {"one": cpu_unit(1), "all_cores": cpu_unit(CORES)}
 
 
 def machine() -> dict:
@@ -315,11 +346,27 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 PROFILE = re.compile(r"^(.+?) -+ (\d+\.\d+)s$", re.M)
 
 
+class UnitSampler(threading.Thread):
+    """The CPU unit (cpu_unit) every `every` seconds while a run goes on: whether the cores
+    themselves do the same work slower during the run (caches shared with the run's
+    processes, other tenants of the VM) than before it. Its processes are outside the
+    controller's cgroup and the terminals', so they are not counted in the run's CPU."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__(daemon=True)
+        self.every, self.samples, self.stop = every, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(self.every):
+            self.samples.append(cpu_unit(1)[0])
+
+
 def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: list[str],
                  cg: ControllerCgroup, workdir: Path, profile: bool, extra: list[str] = (),
-                 env_extra: dict | None = None, root: Path = ROOT) -> dict:
+                 env_extra: dict | None = None, root: Path = ROOT, sample_every: float = 0) -> dict:
     """One timed ansible-playbook run; root is the project tree it runs (--compare: another
-    commit's worktree, with the same venv)."""
+    commit's worktree, with the same venv); sample_every > 0 takes the CPU unit during the
+    run every so many seconds."""
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
     env["PATH"] = f"{ROOT / '.venv/bin'}:{env['PATH']}"
@@ -337,11 +384,15 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     book = Path(playbook) if "/" in playbook else root / "playbooks" / playbook
     cmd = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(root / "inventories/example"),
            "-i", str(inventory), "--limit", limit, str(book), *extra]
+    unit = cpu_unit(1)[0]
     load = load1()
     cg.reset_peak()
     peak_rss = 0
-    term0, ctl0 = container_cpu_ns(ids), cg.cpu_ns()
+    term0, ctl0, steal0 = container_cpu_ns(ids), cg.cpu_ns(), steal_s()
+    sampler = UnitSampler(sample_every) if sample_every > 0 else None
     t0 = time.monotonic()
+    if sampler:
+        sampler.start()
     logf = workdir / f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', label)}.log"
     with logf.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -350,6 +401,10 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
             peak_rss = max(peak_rss, cg.rss())
             time.sleep(0.2)
     wall = time.monotonic() - t0
+    steal = steal_s() - steal0
+    if sampler:
+        sampler.stop.set()
+        sampler.join()
     # The persistent SSH masters of this run (ControlPersist) are still in the cgroup: end
     # them, so that every run starts from cold connections as a fresh fleet run does.
     for pid in cg.pids():
@@ -374,6 +429,10 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
         "cpu_controller_s": round(ctl_ns / 1e9, 1), "cpu_terminals_s": round(term_ns / 1e9, 1),
         "cpu_per_host_s": round((ctl_ns + term_ns) / 1e9 / hosts, 2),
         "controller_peak_rss_mib": round(peak_rss / 2**20), "controller_peak_mem_mib": round(cg.peak() / 2**20),
+        "cpu_unit_s": unit, "steal_s": round(steal, 1),
+        "cpu_unit_during_s": (
+            {"n": len(sampler.samples), "mean": round(sum(sampler.samples) / len(sampler.samples), 3),
+             "min": min(sampler.samples), "max": max(sampler.samples)} if sampler and sampler.samples else None),
         "log": str(logf),
     }
     if profile:
@@ -382,8 +441,9 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
     with (workdir / "runs.jsonl").open("a") as f:  # figures so far, should the run be cut short
         f.write(json.dumps(res, ensure_ascii=False) + "\n")
     flag = "" if proc.returncode == 0 else f"  (rc {proc.returncode}: see {logf})"
+    during = f", CPU unit {unit} s before, {res['cpu_unit_during_s']} during" if sampler else f", CPU unit {unit} s"
     log(f"{label}: {res['wall_s']} s, {res['hosts']} host(s), changed {res['changed']}, failed {res['failed']}, "
-        f"{res['tasks_per_host']} tasks/host, CPU {res['cpu_per_host_s']} s/host{flag}")
+        f"{res['tasks_per_host']} tasks/host, CPU {res['cpu_per_host_s']} s/host{during}{flag}")
     return res
 
 
@@ -439,12 +499,18 @@ def print_table(results: dict) -> None:
     print(f"\nmachine: {m['nproc']} cores ({m['cpu']}), {m['memory_gib']} GiB, kernel {m['kernel']}, "
           f"docker {m['docker']}, {m['ansible_core']}")
     print(f"{'run':<34}{'hosts':>6}{'wall s':>9}{'hosts/min':>10}{'changed':>8}{'tasks/h':>8}{'ms/task':>8}"
-          f"{'CPU s/h':>9}{'ctl CPU':>8}{'term CPU':>9}{'ctl MiB':>8}{'load':>6}")
+          f"{'CPU s/h':>9}{'ctl CPU':>8}{'term CPU':>9}{'ctl MiB':>8}{'load':>6}{'unit s':>7}{'steal':>6}")
     for r in results["runs"]:
         print(f"{r['label']:<34}{r['hosts']:>6}{r['wall_s']:>9}{r['hosts_per_min']:>10}{r['changed']:>8}"
               f"{r['tasks_per_host']:>8}{r['ms_per_task']:>8}{r['cpu_per_host_s']:>9}"
               f"{r['cpu_controller_s']:>8}{r['cpu_terminals_s']:>9}"
-              f"{r['controller_peak_rss_mib']:>8}{r['load1_before']:>6}")
+              f"{r['controller_peak_rss_mib']:>8}{r['load1_before']:>6}{r.get('cpu_unit_s', '-'):>7}"
+              f"{r.get('steal_s', '-'):>6}")
+    for r in results["runs"]:
+        if r.get("cpu_unit_during_s"):
+            print(f"CPU unit, {r['label']}: {unit_cell(r)}")
+    for when, c in results.get("calibration", {}).items():
+        print(f"CPU unit {when}: {c['one']} s alone, {c['all_cores']} s with every core busy")
     for k, v in results.get("efficiency", {}).items():
         print(f"scaling efficiency {k}: {v}")
     if "mitogen_same_report" in results:
@@ -459,19 +525,27 @@ def print_table(results: dict) -> None:
                 print(f"  {secs:7.2f} s  {name}")
 
 
+def unit_cell(r: dict) -> str:
+    """The CPU unit before a run, and its mean (min-max) during the run when it was sampled."""
+    d = r.get("cpu_unit_during_s")
+    during = f"; during: {d['mean']} ({d['min']}-{d['max']}, {d['n']} samples)" if d else ""
+    return f"{r.get('cpu_unit_s', '')}{during}"
+
+
 def markdown(run_dir: Path) -> None:
     """The figures of a (finished or cut short) run as Markdown, for docs/BENCHMARKS.md."""
     jl = run_dir / "runs.jsonl"
     runs = ([json.loads(l) for l in jl.read_text().splitlines() if l.strip()] if jl.exists()
             else json.loads((run_dir / "results.json").read_text())["runs"])
     print("| run | hosts | load | wall s | hosts/min | changed | failed | tasks/host | ms/task "
-          "| controller CPU s | terminals CPU s | CPU s per terminal | controller peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| controller CPU s | terminals CPU s | CPU s per terminal | controller peak RSS MiB "
+          "| CPU unit s | steal s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         print(f"| {r['label']} | {r['hosts']} | {r['load1_before']} | {r['wall_s']} | {r['hosts_per_min']} "
               f"| {r['changed']} | {r['failed']} | {r['tasks_per_host']} | {r['ms_per_task']} "
               f"| {r['cpu_controller_s']} | {r['cpu_terminals_s']} | {r['cpu_per_host_s']} "
-              f"| {r['controller_peak_rss_mib']} |")
+              f"| {r['controller_peak_rss_mib']} | {unit_cell(r)} | {r.get('steal_s', '')} |")
     for r in runs:
         if r.get("slowest"):
             print(f"\nTen slowest tasks, {r['label']}:\n")
@@ -481,12 +555,33 @@ def markdown(run_dir: Path) -> None:
                 print(f"| {secs:.2f} | {cell} |")
 
 
+def run_fleet_audits(sizes: list[int], strategies: list, names: list[str], inventory: Path, ids: list[str],
+                     cg: ControllerCgroup, workdir: Path, args: argparse.Namespace, results: dict) -> None:
+    """Audits of N = each size terminals (the first N), under each strategy, then the
+    scaling efficiency of each N > 1 against the N = 1 run of the same strategy."""
+    for n in sizes:
+        for suffix, env in strategies:
+            wait_for_quiet(args.max_wait)
+            results["runs"].append(run_playbook(
+                f"audit_N={n}{suffix}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
+                args.profile, ["-e", f"report_dir={workdir}/report-N{n}{suffix.replace('_', '-')}"],
+                env_extra=env, sample_every=args.sample_unit if n > 1 else 0))
+    by = {r["label"]: r for r in results["runs"]}
+    results["efficiency"] = {
+        f"N={n}{suffix.replace('_', ' ')}": efficiency(by[f"audit_N={n}{suffix}"], by[f"audit_N=1{suffix}"]["cpu_per_host_s"])
+        for suffix, _ in strategies for n in sizes if n > 1 and f"audit_N=1{suffix}" in by}
+
+
 def run_compare(rev: str, rounds: int, strategies: list, names: list[str], pubkey: str, key: Path,
                 inventory: Path, cg: ControllerCgroup, workdir: Path, args: argparse.Namespace,
                 results: dict) -> None:
     """--compare REV: what a change is worth. One terminal from the converged image, audited
-    in turns by the tree at REV (a git worktree, the same venv) and by the working tree, under
-    each strategy, ROUNDS times; each pair's reports compared control by control."""
+    (or with --compare-playbook site.yml converged) in turns by the tree at REV (a git
+    worktree, the same venv) and by the working tree, under each strategy, ROUNDS times; each
+    pair of audits' reports compared control by control, each pair of converges held to zero
+    changed tasks."""
+    book = args.compare_playbook
+    kind = "audit" if book == "audit.yml" else "converge"
     old = workdir / f"tree-{rev}"
     sh("git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(old), rev)
     try:
@@ -499,13 +594,19 @@ def run_compare(rev: str, rounds: int, strategies: list, names: list[str], pubke
             for suffix, env in strategies:
                 labels = {}
                 for tree, root in ((rev, old), ("worktree", ROOT)):
-                    label = f"audit_{tree}{suffix}_{r}"
+                    label = f"{kind}_{tree}{suffix}_{r}"
                     wait_for_quiet(args.max_wait)
+                    extra = (["-e", f"report_dir={workdir}/report-{label}"] if book == "audit.yml"
+                             else ["--diff"])  # a converge that changes something shows what
                     results["runs"].append(run_playbook(
-                        label, "audit.yml", inventory, names[0], ids, cg, workdir, args.profile,
-                        ["-e", f"report_dir={workdir}/report-{label}"], env_extra=env, root=root))
+                        label, book, inventory, names[0], ids, cg, workdir, args.profile,
+                        extra, env_extra=env, root=root))
                     labels[tree] = label
-                same = same_report(workdir / f"report-{labels[rev]}", workdir / f"report-{labels['worktree']}")
+                if book == "audit.yml":
+                    same = same_report(workdir / f"report-{labels[rev]}", workdir / f"report-{labels['worktree']}")
+                else:  # the terminal is converged: a converge by either tree must change nothing
+                    changed = {t: results["runs"][i]["changed"] for i, t in ((-2, rev), (-1, "worktree"))}
+                    same = {"same": not any(changed.values()), "changed": changed}
                 results["compare"]["pairs"].append({"round": r, "strategy": suffix or "_linear", **same})
                 log(f"{rev} against the working tree{suffix}, round {r}: {same}")
     finally:
@@ -538,7 +639,16 @@ def main() -> int:
     ap.add_argument("--compare", metavar="REV",
                     help="only audit one terminal from the converged image with the tree at git REV and "
                          "with the working tree, in turns (what a change is worth; same report?)")
+    ap.add_argument("--audits-only", action="store_true",
+                    help="only the audits of N = --sizes terminals started from the converged image a "
+                         "previous --keep-image run left (and their scaling efficiency: include 1 in --sizes)")
+    ap.add_argument("--sample-unit", type=float, default=0, metavar="SECONDS",
+                    help="during the audits of N > 1 terminals, take the CPU unit every SECONDS "
+                         "(are the cores slower while the fleet runs?); 0, the default: not taken")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of --compare (default 2)")
+    ap.add_argument("--compare-playbook", choices=["audit.yml", "site.yml"], default="audit.yml",
+                    help="what --compare times: the audit (default) or a converge of the converged "
+                         "terminal (site.yml: the second converge's path; must change nothing)")
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
@@ -546,8 +656,8 @@ def main() -> int:
         markdown(Path(args.report))
         return 0
     sizes = sorted({int(s) for s in args.sizes.split(",") if s})
-    if (args.skip_fresh or args.probe_only or args.compare) and not sh("docker", "images", "-q", CONVERGED_IMAGE, check=False):
-        raise SystemExit(f"--skip-fresh, --probe-only and --compare start from {CONVERGED_IMAGE}: run "
+    if (args.skip_fresh or args.probe_only or args.compare or args.audits_only) and not sh("docker", "images", "-q", CONVERGED_IMAGE, check=False):
+        raise SystemExit(f"--skip-fresh, --probe-only, --audits-only and --compare start from {CONVERGED_IMAGE}: run "
                          "`make bench BENCH_ARGS=--keep-image` once to make it")
     workdir = Path(args.workdir) / time.strftime("%Y%m%dT%H%M%S")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -558,6 +668,8 @@ def main() -> int:
 
     results: dict = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "runs": []}
     log(f"workdir {workdir}; {results['machine']}")
+    results["calibration"] = {"start": calibrate()}
+    log(f"CPU unit at the start: {results['calibration']['start']}")
     cg = ControllerCgroup(f"mi-bench-{os.getpid()}")
     inventory = workdir / "hosts.yml"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -570,6 +682,13 @@ def main() -> int:
         if args.compare:
             run_compare(args.compare, args.rounds, strategies, names, pubkey, key, inventory, cg, workdir, args,
                         results)
+            return finish(results, workdir, args)
+        if args.audits_only:
+            hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
+            write_inventory(inventory, hosts, key, pubkey)
+            ids = [h["id"] for h in hosts.values()]
+            log(f"terminals idle: {settle(ids):.3f} core each")
+            run_fleet_audits(sizes, strategies, names, inventory, ids, cg, workdir, args, results)
             return finish(results, workdir, args)
         if args.probe_only:
             hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
@@ -627,22 +746,11 @@ def main() -> int:
         write_inventory(inventory, hosts, key, pubkey)
         ids = [h["id"] for h in hosts.values()]
         log(f"terminals idle: {settle(ids):.3f} core each")
-        for n in sizes:
-            for suffix, env in strategies:
-                wait_for_quiet(args.max_wait)
-                results["runs"].append(run_playbook(
-                    f"audit_N={n}{suffix}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
-                    args.profile, ["-e", f"report_dir={workdir}/report-N{n}{suffix.replace('_', '-')}"],
-                    env_extra=env))
+        run_fleet_audits(sizes, strategies, names, inventory, ids, cg, workdir, args, results)
         if args.settings:
             results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
         by = {r["label"]: r for r in results["runs"]}
         one = by.get("audit_N=1")
-        if one:
-            results["efficiency"] = {
-                f"N={n}{suffix.replace('_', ' ')}": efficiency(by[f"audit_N={n}{suffix}"],
-                                                              by[f"audit_N=1{suffix}"]["cpu_per_host_s"])
-                for suffix, _ in strategies for n in sizes if n > 1}
         tg = {}
 
         def ok(r: dict) -> bool:  # a run that failed meets no target, however fast
@@ -663,7 +771,7 @@ def main() -> int:
     finally:
         if not args.keep:
             remove_terminals()
-            if not args.keep_image and not args.probe_only and not args.compare:
+            if not args.keep_image and not args.probe_only and not args.compare and not args.audits_only:
                 sh("docker", "image", "rm", CONVERGED_IMAGE, check=False)
         cg.remove()
     return finish(results, workdir, args)
@@ -671,6 +779,7 @@ def main() -> int:
 
 def finish(results: dict, workdir: Path, args: argparse.Namespace) -> int:
     """Write results.json (and --json), print the table; 1 when a run failed."""
+    results.setdefault("calibration", {})["end"] = calibrate()
     (workdir / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     if args.json:
         shutil.copy(workdir / "results.json", args.json)

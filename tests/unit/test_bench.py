@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 from conftest import ROOT
 
@@ -40,3 +41,41 @@ def test_a_missing_report_is_not_the_same(tmp_path):
     a = _report(tmp_path / "a", "h", {"MI-NET-01": "compliant"})
     res = bench.same_report(a, tmp_path / "nothing")
     assert res["same"] is False and "not readable" in res["why"]
+
+
+def test_the_cpu_unit_is_measured_in_each_process():
+    one, both = bench.cpu_unit(1), bench.cpu_unit(2)
+    assert len(one) == 1 and len(both) == 2
+    assert all(0 < s < 60 for s in one + both)
+
+
+_RUN = {"label": "audit_N=1", "hosts": 1, "load1_before": 0.1, "wall_s": 140.0, "hosts_per_min": 0.4,
+        "changed": 0, "failed": 0, "tasks_per_host": 296.0, "ms_per_task": 473, "cpu_controller_s": 49.1,
+        "cpu_terminals_s": 98.6, "cpu_per_host_s": 147.66, "controller_peak_rss_mib": 105}
+
+
+def test_runs_of_earlier_sessions_without_the_cpu_unit_still_print(tmp_path, capsys):
+    (tmp_path / "runs.jsonl").write_text(
+        json.dumps(_RUN) + "\n" + json.dumps({**_RUN, "label": "audit_N=30", "cpu_unit_s": 0.61, "steal_s": 2.5}) + "\n")
+    bench.markdown(tmp_path)
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| audit")]
+    assert rows[0].endswith("| 105 |  |  |")
+    assert rows[1].endswith("| 105 | 0.61 | 2.5 |")
+
+
+def test_the_cpu_unit_sampled_during_a_run_is_shown_beside_the_one_before(tmp_path, capsys):
+    during = {"n": 3, "mean": 0.7, "min": 0.6, "max": 0.8}
+    (tmp_path / "runs.jsonl").write_text(json.dumps({**_RUN, "cpu_unit_s": 0.5, "steal_s": 0.0,
+                                                     "cpu_unit_during_s": during}) + "\n")
+    bench.markdown(tmp_path)
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| audit")][0]
+    assert row.endswith("| 0.5; during: 0.7 (0.6-0.8, 3 samples) | 0.0 |")
+
+
+def test_the_sampler_takes_the_unit_until_it_is_stopped():
+    sampler = bench.UnitSampler(0.05)
+    sampler.start()
+    time.sleep(1.5)
+    sampler.stop.set()
+    sampler.join()
+    assert sampler.samples and all(s > 0 for s in sampler.samples)
