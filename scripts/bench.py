@@ -95,9 +95,9 @@ def wait_for_quiet(max_wait: int, threshold: float = 1.5) -> float:
 
 
 # The same pure-Python work every time: its CPU seconds say how fast this machine's cores
-# are at the moment. On a VM they are not constant (session 7: 3.2 to 4.4 s for one and the
-# same loop within minutes), so a figure is only comparable to another one taken at a
-# similar unit. Not a test of anything: a reading printed beside the runs.
+# are at the moment. On a VM they are not constant (session 7: 0.50 to 0.96 s for this loop
+# between quiet minutes). A reading printed beside the runs, never used to correct them: a
+# reading just before a run did not predict the run (docs/BENCHMARKS.md, "Session 7").
 CPU_UNIT_CODE = ("import time\nt = time.process_time()\ns = 0\n"
                  "for i in range(5_000_000):\n    s += i * i % 7\n"
                  "print(time.process_time() - t)")
@@ -592,20 +592,20 @@ def run_compare(rev: str, rounds: int, strategies: list, names: list[str], pubke
         results["compare"] = {"rev": rev, "pairs": []}
         for r in range(rounds):
             for suffix, env in strategies:
-                labels = {}
+                runs = {}
                 for tree, root in ((rev, old), ("worktree", ROOT)):
                     label = f"{kind}_{tree}{suffix}_{r}"
                     wait_for_quiet(args.max_wait)
                     extra = (["-e", f"report_dir={workdir}/report-{label}"] if book == "audit.yml"
                              else ["--diff"])  # a converge that changes something shows what
-                    results["runs"].append(run_playbook(
-                        label, book, inventory, names[0], ids, cg, workdir, args.profile,
-                        extra, env_extra=env, root=root))
-                    labels[tree] = label
+                    runs[tree] = run_playbook(label, book, inventory, names[0], ids, cg, workdir, args.profile,
+                                              extra, env_extra=env, root=root)
+                    results["runs"].append(runs[tree])
                 if book == "audit.yml":
-                    same = same_report(workdir / f"report-{labels[rev]}", workdir / f"report-{labels['worktree']}")
+                    same = same_report(workdir / f"report-{runs[rev]['label']}",
+                                       workdir / f"report-{runs['worktree']['label']}")
                 else:  # the terminal is converged: a converge by either tree must change nothing
-                    changed = {t: results["runs"][i]["changed"] for i, t in ((-2, rev), (-1, "worktree"))}
+                    changed = {tree: run["changed"] for tree, run in runs.items()}
                     same = {"same": not any(changed.values()), "changed": changed}
                 results["compare"]["pairs"].append({"round": r, "strategy": suffix or "_linear", **same})
                 log(f"{rev} against the working tree{suffix}, round {r}: {same}")
@@ -683,19 +683,15 @@ def main() -> int:
             run_compare(args.compare, args.rounds, strategies, names, pubkey, key, inventory, cg, workdir, args,
                         results)
             return finish(results, workdir, args)
-        if args.audits_only:
+        if args.audits_only or args.probe_only:  # all the terminals from the converged image, nothing else
             hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
             write_inventory(inventory, hosts, key, pubkey)
             ids = [h["id"] for h in hosts.values()]
             log(f"terminals idle: {settle(ids):.3f} core each")
-            run_fleet_audits(sizes, strategies, names, inventory, ids, cg, workdir, args, results)
-            return finish(results, workdir, args)
-        if args.probe_only:
-            hosts = start_terminals(names, CONVERGED_IMAGE, pubkey)
-            write_inventory(inventory, hosts, key, pubkey)
-            ids = [h["id"] for h in hosts.values()]
-            log(f"terminals idle: {settle(ids):.3f} core each")
-            results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
+            if args.audits_only:
+                run_fleet_audits(sizes, strategies, names, inventory, ids, cg, workdir, args, results)
+            else:
+                results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
             return finish(results, workdir, args)
         first = names[0]
         # The first terminal: fresh from the bench image (full converge, then the second
