@@ -448,16 +448,17 @@ def run_playbook(label: str, playbook: str, inventory: Path, limit: str, ids: li
 
 
 def run_probes(names: list[str], inventory: Path, ids: list[str], cg: ControllerCgroup, workdir: Path,
-               max_wait: int) -> list[dict]:
+               max_wait: int, settings: bool = True, forks_list: list[int] | None = None) -> list[dict]:
     """The probe playbook under ansible.cfg as it is and with each choice undone (on two
-    terminals), then with forks up to the number of terminals (on all of them)."""
+    terminals; not with settings False), then with forks up to the number of terminals (on
+    all of them; forks_list: those values instead of 2, 5, 10, 20, 30)."""
     probe = str(ROOT / "scripts/bench/settings.yml")
     two = ",".join(names[:2])
     # Not counted: the first run creates the probe's files on every terminal, and would
     # make the first setting look slower than it is.
     run_playbook("probe warm-up", probe, inventory, "all", ids, cg, workdir, False)
     runs = []
-    for label, env in SETTINGS:
+    for label, env in SETTINGS if settings else []:
         if env.get("PYTHONDONTWRITEBYTECODE"):  # without the .pyc files earlier runs wrote
             for d in PLUGIN_DIRS:
                 shutil.rmtree(ROOT / d / "__pycache__", ignore_errors=True)
@@ -465,7 +466,7 @@ def run_probes(names: list[str], inventory: Path, ids: list[str], cg: Controller
         runs.append(run_playbook(f"probe {label}", probe, inventory, two, ids, cg, workdir, False, env_extra=env))
     # Forks up to the number of terminals (more cannot be used): whether fewer workers
     # than terminals lose throughput on the controller's cores.
-    for forks in [f for f in (2, 5, 10, 20, 30) if f <= len(names)]:
+    for forks in [f for f in (forks_list or (2, 5, 10, 20, 30)) if f <= len(names)]:
         wait_for_quiet(max_wait)
         runs.append(run_playbook(f"probe N={len(names)} forks={forks}", probe, inventory, "all", ids, cg, workdir,
                                  False, env_extra={"ANSIBLE_FORKS": str(forks)}))
@@ -557,19 +558,30 @@ def markdown(run_dir: Path) -> None:
 
 def run_fleet_audits(sizes: list[int], strategies: list, names: list[str], inventory: Path, ids: list[str],
                      cg: ControllerCgroup, workdir: Path, args: argparse.Namespace, results: dict) -> None:
-    """Audits of N = each size terminals (the first N), under each strategy, then the
-    scaling efficiency of each N > 1 against the N = 1 run of the same strategy."""
+    """Audits of N = each size terminals (the first N), under each strategy (N > 1: with
+    each of --forks, if given), then the scaling efficiency of each N > 1 against the N = 1
+    run of the same strategy."""
+    eff = results.setdefault("efficiency", {})
     for n in sizes:
         for suffix, env in strategies:
-            wait_for_quiet(args.max_wait)
-            results["runs"].append(run_playbook(
-                f"audit_N={n}{suffix}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
-                args.profile, ["-e", f"report_dir={workdir}/report-N{n}{suffix.replace('_', '-')}"],
-                env_extra=env, sample_every=args.sample_unit if n > 1 else 0))
-    by = {r["label"]: r for r in results["runs"]}
-    results["efficiency"] = {
-        f"N={n}{suffix.replace('_', ' ')}": efficiency(by[f"audit_N={n}{suffix}"], by[f"audit_N=1{suffix}"]["cpu_per_host_s"])
-        for suffix, _ in strategies for n in sizes if n > 1 and f"audit_N=1{suffix}" in by}
+            for forks in fleet_forks(n, args.forks):
+                label = f"audit_N={n}{suffix}" + (f"_forks{forks}" if forks else "")
+                wait_for_quiet(args.max_wait)
+                run_env = {**(env or {}), **({"ANSIBLE_FORKS": str(forks)} if forks else {})}
+                results["runs"].append(run_playbook(
+                    label, "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
+                    args.profile, ["-e", f"report_dir={workdir}/report-N{n}{suffix.replace('_', '-')}"
+                                      + (f"-forks{forks}" if forks else "")],
+                    env_extra=run_env or None, sample_every=args.sample_unit if n > 1 else 0))
+                by = {r["label"]: r for r in results["runs"]}
+                if n > 1 and f"audit_N=1{suffix}" in by:
+                    eff[label[6:].replace("_", " ")] = efficiency(by[label], by[f"audit_N=1{suffix}"]["cpu_per_host_s"])
+
+
+def fleet_forks(n: int, forks: list[int] | None) -> list[int | None]:
+    """The forks each audit of n terminals runs with: None (ansible.cfg's) for one terminal
+    or when --forks is not given, else each value of --forks."""
+    return [None] if n == 1 or not forks else list(forks)
 
 
 def run_compare(rev: str, rounds: int, strategies: list, names: list[str], pubkey: str, key: Path,
@@ -622,7 +634,8 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--workdir", default=os.environ.get("MI_BENCH_DIR", "/var/tmp/mi-bench"))
     ap.add_argument("--settings", action=argparse.BooleanOptionalAction, default=True,
-                    help="also time the probe playbook under each ansible.cfg choice (default on)")
+                    help="also time the probe playbook under each ansible.cfg choice (default on; "
+                         "--probe-only --no-settings times forks only)")
     ap.add_argument("--keep", action="store_true", help="leave the containers running")
     ap.add_argument("--max-wait", type=int, default=900, help="seconds to wait for the load to drop")
     ap.add_argument("--keep-image", action="store_true",
@@ -645,6 +658,9 @@ def main() -> int:
     ap.add_argument("--sample-unit", type=float, default=0, metavar="SECONDS",
                     help="during the audits of N > 1 terminals, take the CPU unit every SECONDS "
                          "(are the cores slower while the fleet runs?); 0, the default: not taken")
+    ap.add_argument("--forks", type=lambda v: [int(f) for f in v.split(",") if f], metavar="F[,F...]",
+                    help="forks to time: each audit of N > 1 terminals runs once per value (default: "
+                         "ansible.cfg's forks), and the probe uses them instead of 2,5,10,20,30")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of --compare (default 2)")
     ap.add_argument("--compare-playbook", choices=["audit.yml", "site.yml"], default="audit.yml",
                     help="what --compare times: the audit (default) or a converge of the converged "
@@ -691,7 +707,8 @@ def main() -> int:
             if args.audits_only:
                 run_fleet_audits(sizes, strategies, names, inventory, ids, cg, workdir, args, results)
             else:
-                results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
+                results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait, args.settings,
+                                              args.forks)
             return finish(results, workdir, args)
         first = names[0]
         # The first terminal: fresh from the bench image (full converge, then the second
@@ -744,7 +761,7 @@ def main() -> int:
         log(f"terminals idle: {settle(ids):.3f} core each")
         run_fleet_audits(sizes, strategies, names, inventory, ids, cg, workdir, args, results)
         if args.settings:
-            results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait)
+            results["runs"] += run_probes(names, inventory, ids, cg, workdir, args.max_wait, True, args.forks)
         by = {r["label"]: r for r in results["runs"]}
         one = by.get("audit_N=1")
         tg = {}
@@ -759,7 +776,7 @@ def main() -> int:
         if one:
             tg["audit of one terminal < 15 s"] = {"value": one["wall_s"], "met": ok(one) and one["wall_s"] < 15}
         big = max(sizes)
-        if big > 1 and one:
+        if big > 1 and one and f"N={big}" in results["efficiency"]:
             tg[f"efficiency N={big} >= 0.8"] = {"value": results["efficiency"][f"N={big}"],
                                                "met": ok(by[f"audit_N={big}"])
                                                and results["efficiency"][f"N={big}"] >= 0.8}

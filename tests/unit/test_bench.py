@@ -79,3 +79,9 @@ def test_the_sampler_takes_the_unit_until_it_is_stopped():
     sampler.stop.set()
     sampler.join()
     assert sampler.samples and all(s > 0 for s in sampler.samples)
+
+
+def test_forks_apply_to_fleet_audits_only():
+    assert bench.fleet_forks(1, [4, 20]) == [None]  # one terminal: ansible.cfg's forks
+    assert bench.fleet_forks(30, None) == [None]
+    assert bench.fleet_forks(30, [4, 20]) == [4, 20]
