@@ -562,20 +562,22 @@ def run_fleet_audits(sizes: list[int], strategies: list, names: list[str], inven
     each of --forks, if given), then the scaling efficiency of each N > 1 against the N = 1
     run of the same strategy."""
     eff = results.setdefault("efficiency", {})
+    ones: dict[str, dict] = {}  # the N = 1 run of each strategy
     for n in sizes:
         for suffix, env in strategies:
             for forks in fleet_forks(n, args.forks):
-                label = f"audit_N={n}{suffix}" + (f"_forks{forks}" if forks else "")
+                name = f"{n}{suffix}" + (f"_forks{forks}" if forks else "")  # label, report and efficiency key
                 wait_for_quiet(args.max_wait)
-                run_env = {**(env or {}), **({"ANSIBLE_FORKS": str(forks)} if forks else {})}
-                results["runs"].append(run_playbook(
-                    label, "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
-                    args.profile, ["-e", f"report_dir={workdir}/report-N{n}{suffix.replace('_', '-')}"
-                                      + (f"-forks{forks}" if forks else "")],
-                    env_extra=run_env or None, sample_every=args.sample_unit if n > 1 else 0))
-                by = {r["label"]: r for r in results["runs"]}
-                if n > 1 and f"audit_N=1{suffix}" in by:
-                    eff[label[6:].replace("_", " ")] = efficiency(by[label], by[f"audit_N=1{suffix}"]["cpu_per_host_s"])
+                run = run_playbook(
+                    f"audit_N={name}", "audit.yml", inventory, ",".join(names[:n]), ids, cg, workdir,
+                    args.profile, ["-e", f"report_dir={workdir}/report-N{name.replace('_', '-')}"],
+                    env_extra={**(env or {}), **({"ANSIBLE_FORKS": str(forks)} if forks else {})},
+                    sample_every=args.sample_unit if n > 1 else 0)
+                results["runs"].append(run)
+                if n == 1:
+                    ones[suffix] = run
+                elif suffix in ones:
+                    eff[f"N={name.replace('_', ' ')}"] = efficiency(run, ones[suffix]["cpu_per_host_s"])
 
 
 def fleet_forks(n: int, forks: list[int] | None) -> list[int | None]:
