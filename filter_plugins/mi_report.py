@@ -48,8 +48,9 @@ _CALLBACK = Path(__file__).resolve().parents[1] / "callback_plugins" / "mi_audit
 _module: ModuleType | None = None
 
 
-def _report_module() -> ModuleType:
-    """callback_plugins/mi_audit.py, loaded once under a name of its own."""
+def report_module() -> ModuleType:
+    """callback_plugins/mi_audit.py, loaded once under a name of its own (also used by
+    action_plugins/mi_fleet_report.py, which writes the files with its write_report)."""
     global _module  # noqa: PLW0603
     if _module is None:
         spec = importlib.util.spec_from_file_location("mi_harden_report", _CALLBACK)
@@ -80,7 +81,7 @@ def mi_fleet_report(reports: Any, expected_hosts: Any = None, max_age_hours: Any
         max_age = float(max_age_hours)
     except (TypeError, ValueError) as exc:
         raise AnsibleFilterError(f"mi_fleet_report: max_age_hours must be a number, got {max_age_hours!r}") from exc
-    mod = _report_module()
+    mod = report_module()
     catalog, clauses = mod.load_catalog()
     now = _dt.datetime.now(_dt.timezone.utc)
     return mod.fleet_report(parsed, expected, catalog, clauses, now, max_age)
@@ -90,7 +91,7 @@ def mi_report_files(report: dict[str, Any], lang: str = "zh") -> dict[str, str]:
     """The audit's three files of a report: {name: text}."""
     if lang not in ("zh", "en"):
         raise AnsibleFilterError(f"report_lang: {lang!r} is not one of zh, en")
-    mod = _report_module()
+    mod = report_module()
     return {
         "report.json": json.dumps(report, ensure_ascii=False, indent=2) + "\n",
         "report.xml": mod.render_junit(report),
@@ -100,7 +101,7 @@ def mi_report_files(report: dict[str, Any], lang: str = "zh") -> dict[str, str]:
 
 def mi_report_summary(report: dict[str, Any]) -> list[str]:
     """The short summary an audit prints."""
-    return _report_module().summary_lines(report)
+    return report_module().summary_lines(report)
 
 
 class FilterModule:

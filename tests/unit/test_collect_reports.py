@@ -1,0 +1,120 @@
+"""playbooks/collect_reports.yml with reports_from (no terminal contacted), run by the real
+ansible-playbook: the action mi_fleet_report writes the files the filters render, check mode
+writes nothing, a broken report is named, and the summary stays short for a large fleet.
+The spool mode (fetch from the terminals) is tested in molecule/pull."""
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+from conftest import ROOT
+
+import mi_report
+
+sys.path.insert(0, str(ROOT / "callback_plugins"))
+import mi_audit  # noqa: E402
+
+SCHEMA = json.loads((ROOT / "docs/report.schema.json").read_text())
+CATALOG, CLAUSES = mi_audit.load_catalog()
+
+
+def terminal_report(host: str, generated: str, status: str = "compliant") -> dict:
+    policy = {"mi_site": {"id": "site_lab", "name": "Lab"}, "mi_policy_version": "2026.11"}
+    rep = mi_audit.build_report(CATALOG, CLAUSES, {host: {"policy": policy}}, dt.date.today(), generated)
+    for c in rep["hosts"][host]["controls"].values():
+        c["status"] = status
+    return rep
+
+
+def spool(tmp_path: Path, hosts: list[str]) -> Path:
+    """DIR/<host>/<timestamp>/report.json as the collection's spool mode leaves them."""
+    made = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    src = tmp_path / "uploaded"
+    for i, host in enumerate(hosts):
+        d = src / host / made.strftime("%Y%m%dT%H%M%SZ")
+        d.mkdir(parents=True)
+        rep = terminal_report(host, made.isoformat(), "drift" if i % 2 else "compliant")
+        (d / "report.json").write_text(json.dumps(rep, ensure_ascii=False))
+    return src
+
+
+def collect(tmp_path: Path, hosts: list[str], src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(json.dumps({"terminals": {"hosts": {h: {} for h in hosts}}}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_NOCOLOR="1")
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inv),
+           str(ROOT / "playbooks/collect_reports.yml"), "-e", f"reports_from={src}",
+           "-e", f"fleet_report_dir={out}", "-e", "report_lang=en", *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def without_time(text: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\dT[\d:+]+", "T", text)
+
+
+def test_the_fleet_report_is_the_filters_rendering_and_check_mode_writes_nothing(tmp_path):
+    hosts = ["t1", "t2", "t3"]
+    src = spool(tmp_path, hosts[:2])  # t3 has no report
+    out = tmp_path / "fleet"
+
+    checked = collect(tmp_path, hosts, src, out, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert not out.exists(), "check mode created the fleet report"
+
+    proc = collect(tmp_path, hosts, src, out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fleet = json.loads((out / "report.json").read_text())
+    jsonschema.validate(fleet, SCHEMA)
+    assert sorted(fleet["hosts"]) == hosts
+    assert {c["status"] for c in fleet["hosts"]["t3"]["controls"].values()} == {"error"}
+    assert fleet["hosts"]["t2"]["controls"]["MI-MEDIA-01"]["status"] == "drift"
+    reports = [json.loads(p.read_text()) for p in sorted(src.rglob("report.json"))]
+    files = mi_report.mi_report_files(mi_report.mi_fleet_report(reports, hosts), "en")
+    for name, text in files.items():
+        assert without_time((out / name).read_text()) == without_time(text), name
+        assert (out / name).stat().st_mode & 0o777 == 0o640
+    assert "fleet report: " + str(out) in proc.stdout
+
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = collect(tmp_path, hosts, src, out, "--check")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes, "check mode rewrote a file"
+
+
+def test_a_broken_report_is_named(tmp_path):
+    src = spool(tmp_path, ["t1"])
+    bad = src / "t2" / "20260101T000000Z" / "report.json"
+    bad.parent.mkdir(parents=True)
+    for text, says in (("{not json", "is not JSON"), ('{"hosts": []}', "is not an mi-harden report")):
+        bad.write_text(text)
+        proc = collect(tmp_path, ["t1", "t2"], src, tmp_path / "fleet")
+        assert proc.returncode != 0
+        assert f"reports: {bad} {says}" in proc.stdout + proc.stderr
+        assert not (tmp_path / "fleet" / "report.json").exists()
+
+
+def test_merging_leaves_the_terminals_reports_as_they_were():
+    """The fleet shares the reports' entries (no deep copy): MI-AUDIT-01's collection
+    evidence must go to the fleet's copy only."""
+    rep = terminal_report("t1", dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat())
+    before = json.dumps(rep, sort_keys=True)
+    fleet = mi_report.mi_fleet_report([rep], ["t1"])
+    assert fleet["hosts"]["t1"]["controls"]["MI-AUDIT-01"]["evidence"][-1]["task"] == "collection"
+    assert json.dumps(rep, sort_keys=True) == before
+
+
+def test_the_summary_names_at_most_fifty_hosts():
+    made = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    reports = [terminal_report(f"t{i:03d}", made, "drift" if i % 3 == 0 else "compliant") for i in range(60)]
+    lines = mi_report.mi_report_summary(mi_report.mi_fleet_report(reports, []))
+    assert lines[0].startswith("mi-harden audit: 60 host(s)")
+    assert len(lines) == 1 + 50 + 1
+    assert lines[50].startswith("  t049: ")
+    # t050..t059: 10 more, of which t051, t054, t057 drift
+    assert lines[-1] == "  ... 10 more host(s), 3 of them with drift, error or missing evidence (the report lists every host)"
