@@ -31,6 +31,12 @@ worktree, the same venv) and by the working tree (--rounds pairs, each strategy 
 site.yml the pairs are converges of that converged terminal (the second converge's path),
 each held to zero changed tasks.
 
+With --collect N[,N...] it only times the central collection of pull mode
+(playbooks/collect_reports.yml with reports_from: no terminal contacted) over N terminals'
+reports, copies of one real audit report (the newest report-audit-compliant/report.json
+an earlier bench run left in the work directory; else one built from the catalog without
+evidence), and prints the sizes of the fleet report's files.
+
 For each run it reads the CPU time of the controller (ansible-playbook and its ssh
 processes, kept in a cgroup of their own) and of the terminals (their Docker cgroups),
 the controller's peak memory, the tasks run per host from the play recap, and, with
@@ -41,6 +47,7 @@ mi-bench-NN, labelled mi-harden.bench, and removed at the end (--keep leaves the
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import json
 import os
@@ -510,6 +517,8 @@ def print_table(results: dict) -> None:
     for r in results["runs"]:
         if r.get("cpu_unit_during_s"):
             print(f"CPU unit, {r['label']}: {unit_cell(r)}")
+        if "report_mib" in r:
+            print(f"{r['label']}: {r['reports_in_mib']} MiB of terminal reports in, fleet report MiB {r['report_mib']}")
     for when, c in results.get("calibration", {}).items():
         print(f"CPU unit {when}: {c['one']} s alone, {c['all_cores']} s with every core busy")
     for k, v in results.get("efficiency", {}).items():
@@ -627,6 +636,62 @@ def run_compare(rev: str, rounds: int, strategies: list, names: list[str], pubke
         sh("git", "-C", str(ROOT), "worktree", "remove", "--force", str(old), check=False)
 
 
+def collect_source(workdir: Path) -> tuple[dict, str]:
+    """One terminal's audit report to copy: a real one from an earlier run, else a synthetic one."""
+    found = sorted(workdir.glob("*/report-audit-compliant/report.json"))
+    if found:
+        return json.loads(found[-1].read_text()), str(found[-1])
+    sys.path.insert(0, str(ROOT / "callback_plugins"))
+    import mi_audit  # noqa: PLC0415  (the project's report code, only for this mode)
+    catalog, clauses = mi_audit.load_catalog()
+    policy = {"mi_site": {"id": "site_bench", "name": "Bench"}, "mi_policy_version": "bench"}
+    made = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    return (mi_audit.build_report(catalog, clauses, {"mi-fleet-0": {"policy": policy}}, datetime.date.today(), made),
+            "synthetic (the catalog's controls, no evidence)")
+
+
+def write_fleet_reports(base: dict, n: int, where: Path) -> Path:
+    """N copies of one report as the terminals upload them (DIR/<host>/<timestamp>/report.json),
+    made now, and an inventory of those terminals (group collect_fleet under terminals)."""
+    ((_, entry),) = base["hosts"].items()
+    made = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    stamp = made.strftime("%Y%m%dT%H%M%SZ")
+    src = where / "reports"
+    names = [f"mi-fleet-{i:05d}" for i in range(1, n + 1)]
+    for name in names:
+        d = src / name / stamp
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "report.json").write_text(json.dumps(dict(base, generated=made.isoformat(), hosts={name: entry}),
+                                                  ensure_ascii=False))
+    inv = {"all": {"children": {"terminals": {"children": {"collect_fleet": {"hosts": dict.fromkeys(names)}}}}}}
+    (where / "hosts.yml").write_text(yaml.safe_dump(inv))
+    return src
+
+
+def run_collect(sizes: list[int], cg: ControllerCgroup, workdir: Path, args: argparse.Namespace,
+                results: dict) -> None:
+    """The central collection of pull mode over N terminals' reports, for each N."""
+    base, source = collect_source(Path(args.workdir))
+    results["collect_source"] = source
+    log(f"collection: copies of {source}")
+    for n in sizes:
+        where = workdir / f"collect-{n}"
+        src = write_fleet_reports(base, n, where)
+        out = where / "fleet"
+        res = run_playbook(f"collect N={n}", "collect_reports.yml", where / "hosts.yml", "collect_fleet", [], cg,
+                           workdir, args.profile,
+                           ["-e", f"reports_from={src}", "-e", f"fleet_report_dir={out}", "-e", "report_lang=en"])
+        # One host runs the controller's tasks (run_once); the recap counts only it.
+        res["hosts"] = n
+        res["hosts_per_min"] = round(n / res["wall_s"] * 60, 1) if res["wall_s"] else 0
+        res["cpu_per_host_s"] = round(res["cpu_controller_s"] / n, 4)
+        res["report_mib"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(out.glob("report.*"))}
+        res["reports_in_mib"] = round(sum(p.stat().st_size for p in src.rglob("report.json")) / 2**20, 1)
+        log(f"collect N={n}: {res['reports_in_mib']} MiB of reports in, fleet report {res['report_mib']}")
+        results["runs"].append(res)
+        shutil.rmtree(src)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1,10,30"),
@@ -667,6 +732,9 @@ def main() -> int:
     ap.add_argument("--compare-playbook", choices=["audit.yml", "site.yml"], default="audit.yml",
                     help="what --compare times: the audit (default) or a converge of the converged "
                          "terminal (site.yml: the second converge's path; must change nothing)")
+    ap.add_argument("--collect", type=lambda v: sorted({int(n) for n in v.split(",") if n}), metavar="N[,N...]",
+                    help="only time the central collection of pull mode (playbooks/collect_reports.yml, "
+                         "reports_from) over N terminals' reports; no container")
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
@@ -691,6 +759,12 @@ def main() -> int:
     cg = ControllerCgroup(f"mi-bench-{os.getpid()}")
     inventory = workdir / "hosts.yml"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.collect:
+        try:
+            run_collect(args.collect, cg, workdir, args, results)
+        finally:
+            cg.remove()
+        return finish(results, workdir, args)
     try:
         sh(str(ROOT / "scripts/build-images.sh"), "bookworm", capture=False)
         ensure_bench_image()

@@ -4,6 +4,8 @@ import json
 import sys
 import time
 
+import yaml
+
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -85,3 +87,22 @@ def test_forks_apply_to_fleet_audits_only():
     assert bench.fleet_forks(1, [4, 20]) == [None]  # one terminal: ansible.cfg's forks
     assert bench.fleet_forks(30, None) == [None]
     assert bench.fleet_forks(30, [4, 20]) == [4, 20]
+
+
+def test_collect_uploads_one_report_per_terminal_and_the_fleet_report_takes_them(tmp_path):
+    """--collect: N copies of one terminal's report, each under its own terminal's name, and
+    an inventory of those terminals; the collection's merge sees N terminals, none missing."""
+    import mi_report
+
+    base, _ = bench.collect_source(tmp_path / "no-earlier-runs")  # synthetic: no bench run here
+    src = bench.write_fleet_reports(base, 3, tmp_path)
+    paths = sorted(src.rglob("report.json"))
+    assert [p.parts[-3] for p in paths] == ["mi-fleet-00001", "mi-fleet-00002", "mi-fleet-00003"]
+    reports = [json.loads(p.read_text()) for p in paths]
+    assert [list(r["hosts"]) for r in reports] == [[p.parts[-3]] for p in paths]
+    inv = yaml.safe_load((tmp_path / "hosts.yml").read_text())
+    names = list(inv["all"]["children"]["terminals"]["children"]["collect_fleet"]["hosts"])
+    fleet = mi_report.mi_fleet_report(reports, names)
+    assert fleet["summary"]["hosts"] == 3
+    assert fleet["summary"]["statuses"]["error"] == 0  # every terminal has its report
+    assert all(h["controls"]["MI-AUDIT-01"]["evidence"][-1]["result"] == "ok" for h in fleet["hosts"].values())
