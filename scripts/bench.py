@@ -346,7 +346,7 @@ SETTINGS = [
     ("plugins without .pyc", {"PYTHONDONTWRITEBYTECODE": "1"}),
 ]
 MITOGEN = {"ANSIBLE_STRATEGY": "mitogen_linear"}
-PLUGIN_DIRS = ("filter_plugins", "callback_plugins", "strategy_plugins")
+PLUGIN_DIRS = ("filter_plugins", "callback_plugins", "strategy_plugins", "action_plugins")
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+"
                    r"skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
