@@ -58,6 +58,11 @@ options:
     type: str
     choices: [zh, en]
     default: zh
+  sites:
+    description: also write one report per site, O(dest)/sites/<site id>/report.{json,xml,html}
+      (the same schema, the site's terminals only), for the auditor who signs for that site
+    type: bool
+    default: false
 """
 
 RETURN = r"""
@@ -72,6 +77,12 @@ hosts:
   type: int
 files:
   description: the paths of the three files
+  type: list
+written:
+  description: the files that differed (and were written, or would be in check mode)
+  type: list
+sites:
+  description: the directories of the per-site reports (with O(sites))
   type: list
 """
 
@@ -126,11 +137,37 @@ def same_file(new: Path, old: Path, mode: int) -> bool:
         return False
 
 
+REPORT_FILES = ("report.json", "report.xml", "report.html")
+
+
+def write_files(mod: ModuleType, report: dict[str, Any], dest: Path, lang: str, check: bool) -> tuple[bool, list[str]]:
+    """The report's three files in ``dest`` (mode 0640, the directory 0750): rendered beside the
+    old ones (in a temporary directory in check mode, which writes nothing), each replacing
+    the old file only when it differs. Returns (changed, names of the files that differ)."""
+    changed = not dest.is_dir()
+    if changed and not check:
+        dest.mkdir(mode=0o750, parents=True)
+    new = Path(tempfile.mkdtemp(prefix=".mi-fleet-report-", dir=None if check else dest))
+    written = []
+    try:
+        for name in (Path(p).name for p in mod.write_report(report, str(new), lang)):
+            os.chmod(new / name, 0o640)
+            if same_file(new / name, dest / name, 0o640):
+                continue
+            changed = True
+            written.append(name)
+            if not check:
+                os.replace(new / name, dest / name)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+    return changed, written
+
+
 class ActionModule(ActionBase):
     """Merge, render and write the fleet report on the controller."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("reports", "hosts", "max_age_hours", "dest", "lang"))
+    _VALID_ARGS = frozenset(("reports", "hosts", "max_age_hours", "dest", "lang", "sites"))
     _requires_connection = False
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -141,6 +178,7 @@ class ActionModule(ActionBase):
             "max_age_hours": {"type": "float", "default": 48.0},
             "dest": {"type": "path", "required": True},
             "lang": {"type": "str", "choices": ["zh", "en"], "default": "zh"},
+            "sites": {"type": "bool", "default": False},
         })
         filters = _report_filters()
         try:
@@ -150,31 +188,22 @@ class ActionModule(ActionBase):
 
         dest = Path(args["dest"])
         check = bool(self._task.check_mode)
-        changed = not dest.is_dir()
-        if changed and not check:
-            dest.mkdir(mode=0o750, parents=True)
-        # Rendered beside the old files (or in a temporary directory in check mode), then
-        # each file replaces the old one only when it differs.
-        new = Path(tempfile.mkdtemp(prefix=".mi-fleet-report-", dir=None if check else dest))
-        written = []
-        try:
-            names = [Path(p).name for p in filters.report_module().write_report(fleet, str(new), args["lang"])]
-            for name in names:
-                os.chmod(new / name, 0o640)
-                if same_file(new / name, dest / name, 0o640):
-                    continue
-                changed = True
-                written.append(name)
-                if not check:
-                    os.replace(new / name, dest / name)
-        finally:
-            shutil.rmtree(new, ignore_errors=True)
+        mod = filters.report_module()
+        changed, written = write_files(mod, fleet, dest, args["lang"], check)
+        site_dirs = []
+        if args["sites"]:
+            for key, site in mod.site_reports(fleet).items():
+                site_dirs.append(str(dest / "sites" / key))
+                c, w = write_files(mod, site, dest / "sites" / key, args["lang"], check)
+                changed |= c
+                written += [f"sites/{key}/{name}" for name in w]
         result.update(
             changed=changed,
             summary=filters.mi_report_summary(fleet),
             statuses=fleet["summary"]["statuses"],
             hosts=fleet["summary"]["hosts"],
-            files=[str(dest / name) for name in names],
+            files=[str(dest / name) for name in REPORT_FILES],
             written=written,
+            sites=site_dirs,
         )
         return result

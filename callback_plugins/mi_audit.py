@@ -220,6 +220,20 @@ def summarise(hosts: dict[str, Any], site_names: dict[str, str], n_controls: int
             "drift_or_error": totals["drift"] + totals["error"]}
 
 
+def site_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One report per site of a (fleet) report: the same schema, the site's hosts only, its
+    own summary; keyed by a file-name-safe form of the site id."""
+    out = {}
+    n_controls = report["summary"]["controls"]
+    for site_id, site in report["summary"]["sites"].items():
+        hosts = {h: report["hosts"][h] for h in site["hosts"]}
+        versions = sorted({v["policy_version"] for v in hosts.values() if v["policy_version"]})
+        key = re.sub(r"[^A-Za-z0-9_.-]", "_", site_id).lstrip(".") or "_"
+        out[key] = dict(report, hosts=hosts, policy_version=versions[0] if len(versions) == 1 else versions,
+                        summary=summarise(hosts, {site_id: site["name"]}, n_controls))
+    return out
+
+
 def assemble_report(
     catalog: dict[str, Any],
     clauses: dict[str, dict[str, Any]],

@@ -23,22 +23,23 @@ SCHEMA = json.loads((ROOT / "docs/report.schema.json").read_text())
 CATALOG, CLAUSES = mi_audit.load_catalog()
 
 
-def terminal_report(host: str, generated: str, status: str = "compliant") -> dict:
-    policy = {"mi_site": {"id": "site_lab", "name": "Lab"}, "mi_policy_version": "2026.11"}
+def terminal_report(host: str, generated: str, status: str = "compliant", site: str = "site_lab") -> dict:
+    policy = {"mi_site": {"id": site, "name": site.title()}, "mi_policy_version": "2026.11"}
     rep = mi_audit.build_report(CATALOG, CLAUSES, {host: {"policy": policy}}, dt.date.today(), generated)
     for c in rep["hosts"][host]["controls"].values():
         c["status"] = status
     return rep
 
 
-def spool(tmp_path: Path, hosts: list[str]) -> Path:
+def spool(tmp_path: Path, hosts: list[str], sites: dict[str, str] | None = None) -> Path:
     """DIR/<host>/<timestamp>/report.json as the collection's spool mode leaves them."""
     made = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     src = tmp_path / "uploaded"
     for i, host in enumerate(hosts):
         d = src / host / made.strftime("%Y%m%dT%H%M%SZ")
         d.mkdir(parents=True)
-        rep = terminal_report(host, made.isoformat(), "drift" if i % 2 else "compliant")
+        rep = terminal_report(host, made.isoformat(), "drift" if i % 2 else "compliant",
+                              (sites or {}).get(host, "site_lab"))
         (d / "report.json").write_text(json.dumps(rep, ensure_ascii=False))
     return src
 
@@ -118,3 +119,29 @@ def test_the_summary_names_at_most_fifty_hosts():
     assert lines[50].startswith("  t049: ")
     # t050..t059: 10 more, of which t051, t054, t057 drift
     assert lines[-1] == "  ... 10 more host(s), 3 of them with drift, error or missing evidence (the report lists every host)"
+
+
+def test_each_site_gets_its_own_report(tmp_path):
+    hosts = ["h1", "h2", "p1", "gone"]
+    src = spool(tmp_path, hosts[:3], {"h1": "site_hosp_a", "h2": "site_hosp_a", "p1": "site_pharm_b"})
+    out = tmp_path / "fleet"
+    proc = collect(tmp_path, hosts, src, out, "-e", "site_reports=true")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fleet = json.loads((out / "report.json").read_text())
+    by_site = {}
+    for site in sorted((out / "sites").iterdir()):
+        assert sorted(p.name for p in site.iterdir()) == ["report.html", "report.json", "report.xml"]
+        rep = json.loads((site / "report.json").read_text())
+        jsonschema.validate(rep, SCHEMA)
+        by_site[site.name] = rep
+    # the terminal without a report has no site of its own: it is counted under "unknown"
+    assert {k: sorted(r["hosts"]) for k, r in by_site.items()} == {
+        "site_hosp_a": ["h1", "h2"], "site_pharm_b": ["p1"], "unknown": ["gone"]}
+    for key, rep in by_site.items():
+        assert list(rep["summary"]["sites"]) == [key]
+        assert rep["summary"]["hosts"] == len(rep["hosts"])
+        assert rep["hosts"] == {h: fleet["hosts"][h] for h in rep["hosts"]}
+    assert by_site["site_hosp_a"]["summary"]["sites"]["site_hosp_a"]["name"] == "Site_Hosp_A"
+    total = {s: sum(r["summary"]["statuses"][s] for r in by_site.values()) for s in fleet["summary"]["statuses"]}
+    assert total == fleet["summary"]["statuses"]
+    assert "reports per site: " in proc.stdout
