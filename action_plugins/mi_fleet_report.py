@@ -4,7 +4,7 @@ playbooks/collect_reports.yml used to merge the reports with the mi_fleet_report
 a fact and write the three files with a copy loop. Ansible templates a fact's whole
 structure each time a task uses it: for 1000 terminals (86 MB of reports, a 70 MB
 report.json) that took 56 of the playbook's 79 s and 1.1 GiB, against 6 s for the same
-Python work alone (docs/BENCHMARKS.md, "The collection of pull-mode reports"). This
+Python work alone (docs/BENCHMARKS.md, "Session 9"). This
 action reads, merges, renders and writes in one step on the controller and returns only
 the summary. The merge and the renderings are the filters' own (filter_plugins/mi_report.py),
 so the files are those the filters make.
