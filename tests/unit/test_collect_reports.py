@@ -12,23 +12,11 @@ import sys
 from pathlib import Path
 
 import jsonschema
-from conftest import ROOT
+from conftest import ROOT, terminal_report
 
 import mi_report
 
-sys.path.insert(0, str(ROOT / "callback_plugins"))
-import mi_audit  # noqa: E402
-
 SCHEMA = json.loads((ROOT / "docs/report.schema.json").read_text())
-CATALOG, CLAUSES = mi_audit.load_catalog()
-
-
-def terminal_report(host: str, generated: str, status: str = "compliant", site: str = "site_lab") -> dict:
-    policy = {"mi_site": {"id": site, "name": site.title()}, "mi_policy_version": "2026.11"}
-    rep = mi_audit.build_report(CATALOG, CLAUSES, {host: {"policy": policy}}, dt.date.today(), generated)
-    for c in rep["hosts"][host]["controls"].values():
-        c["status"] = status
-    return rep
 
 
 def spool(tmp_path: Path, hosts: list[str], sites: dict[str, str] | None = None) -> Path:
@@ -38,8 +26,8 @@ def spool(tmp_path: Path, hosts: list[str], sites: dict[str, str] | None = None)
     for i, host in enumerate(hosts):
         d = src / host / made.strftime("%Y%m%dT%H%M%SZ")
         d.mkdir(parents=True)
-        rep = terminal_report(host, made.isoformat(), "drift" if i % 2 else "compliant",
-                              (sites or {}).get(host, "site_lab"))
+        site = (sites or {}).get(host, "site_lab")
+        rep = terminal_report(host, made.isoformat(), "drift" if i % 2 else "compliant", site, site.title())
         (d / "report.json").write_text(json.dumps(rep, ensure_ascii=False))
     return src
 

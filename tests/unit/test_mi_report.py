@@ -3,29 +3,15 @@ mode) has the audit's schema and rendering (callback_plugins/mi_audit.py)."""
 
 import datetime as dt
 import json
-import sys
 
 import jsonschema
 import pytest
 from ansible.errors import AnsibleFilterError
-from conftest import ROOT
+from conftest import ROOT, terminal_report
 
 import mi_report
 
-sys.path.insert(0, str(ROOT / "callback_plugins"))
-import mi_audit  # noqa: E402
-
 SCHEMA = json.loads((ROOT / "docs/report.schema.json").read_text())
-CATALOG, CLAUSES = mi_audit.load_catalog()
-TODAY = dt.date.today()
-
-
-def terminal_report(host, generated, status="compliant"):
-    policy = {"mi_site": {"id": "site_lab", "name": "Lab"}, "mi_policy_version": "2026.11"}
-    rep = mi_audit.build_report(CATALOG, CLAUSES, {host: {"policy": policy}}, TODAY, generated)
-    for c in rep["hosts"][host]["controls"].values():
-        c["status"] = status
-    return rep
 
 
 def test_fleet_report_takes_the_newest_report_and_flags_missing_terminals():
