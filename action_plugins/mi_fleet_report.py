@@ -123,7 +123,7 @@ def read_reports(paths: list[str]) -> list[dict[str, Any]]:
             raise AnsibleActionFail(f"reports: cannot read {path}: {exc.strerror}") from exc
         except ValueError as exc:
             raise AnsibleActionFail(f"reports: {path} is not JSON: {exc}") from exc
-        if not isinstance(rep, dict) or rep.get("schema_version") != 1 or not isinstance(rep.get("hosts"), dict):
+        if not _report_filters().is_report(rep):
             raise AnsibleActionFail(f"reports: {path} is not an mi-harden report (schema_version 1)")
         reports.append(rep)
     return reports

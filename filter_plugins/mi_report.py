@@ -62,6 +62,12 @@ def report_module() -> ModuleType:
     return _module
 
 
+def is_report(rep: Any) -> bool:
+    """A parsed mi-harden report (schema_version 1, hosts by name); also the collection
+    action's check of each file it reads."""
+    return isinstance(rep, dict) and rep.get("schema_version") == 1 and isinstance(rep.get("hosts"), dict)
+
+
 def mi_fleet_report(reports: Any, expected_hosts: Any = None, max_age_hours: Any = 48) -> dict[str, Any]:
     """Merge terminal reports (dicts or JSON texts) into one fleet report."""
     if not isinstance(reports, list):
@@ -73,7 +79,7 @@ def mi_fleet_report(reports: Any, expected_hosts: Any = None, max_age_hours: Any
                 rep = json.loads(rep)
             except ValueError as exc:
                 raise AnsibleFilterError(f"mi_fleet_report: report {i} is not JSON: {exc}") from exc
-        if not isinstance(rep, dict) or rep.get("schema_version") != 1 or not isinstance(rep.get("hosts"), dict):
+        if not is_report(rep):
             raise AnsibleFilterError(f"mi_fleet_report: report {i} is not an mi-harden report (schema_version 1)")
         parsed.append(rep)
     expected = [str(h) for h in (expected_hosts or [])]
