@@ -137,20 +137,20 @@ def same_file(new: Path, old: Path, mode: int) -> bool:
         return False
 
 
-REPORT_FILES = ("report.json", "report.xml", "report.html")
-
-
-def write_files(mod: ModuleType, report: dict[str, Any], dest: Path, lang: str, check: bool) -> tuple[bool, list[str]]:
+def write_files(mod: ModuleType, report: dict[str, Any], dest: Path, lang: str,
+                check: bool) -> tuple[bool, list[str], list[str]]:
     """The report's three files in ``dest`` (mode 0640, the directory 0750): rendered beside the
     old ones (in a temporary directory in check mode, which writes nothing), each replacing
-    the old file only when it differs. Returns (changed, names of the files that differ)."""
+    the old file only when it differs. Returns (changed, names of the files, names of those
+    that differ)."""
     changed = not dest.is_dir()
     if changed and not check:
         dest.mkdir(mode=0o750, parents=True)
     new = Path(tempfile.mkdtemp(prefix=".mi-fleet-report-", dir=None if check else dest))
     written = []
     try:
-        for name in (Path(p).name for p in mod.write_report(report, str(new), lang)):
+        names = [Path(p).name for p in mod.write_report(report, str(new), lang)]
+        for name in names:
             os.chmod(new / name, 0o640)
             if same_file(new / name, dest / name, 0o640):
                 continue
@@ -160,7 +160,7 @@ def write_files(mod: ModuleType, report: dict[str, Any], dest: Path, lang: str, 
                 os.replace(new / name, dest / name)
     finally:
         shutil.rmtree(new, ignore_errors=True)
-    return changed, written
+    return changed, names, written
 
 
 class ActionModule(ActionBase):
@@ -189,12 +189,12 @@ class ActionModule(ActionBase):
         dest = Path(args["dest"])
         check = bool(self._task.check_mode)
         mod = filters.report_module()
-        changed, written = write_files(mod, fleet, dest, args["lang"], check)
+        changed, names, written = write_files(mod, fleet, dest, args["lang"], check)
         site_dirs = []
         if args["sites"]:
             for key, site in mod.site_reports(fleet).items():
                 site_dirs.append(str(dest / "sites" / key))
-                c, w = write_files(mod, site, dest / "sites" / key, args["lang"], check)
+                c, _, w = write_files(mod, site, dest / "sites" / key, args["lang"], check)
                 changed |= c
                 written += [f"sites/{key}/{name}" for name in w]
         result.update(
@@ -202,7 +202,7 @@ class ActionModule(ActionBase):
             summary=filters.mi_report_summary(fleet),
             statuses=fleet["summary"]["statuses"],
             hosts=fleet["summary"]["hosts"],
-            files=[str(dest / name) for name in REPORT_FILES],
+            files=[str(dest / name) for name in names],
             written=written,
             sites=site_dirs,
         )
