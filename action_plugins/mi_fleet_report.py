@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 from ansible.errors import AnsibleActionFail, AnsibleFilterError
 from ansible.plugins.action import ActionBase
@@ -32,7 +32,9 @@ description:
   - Runs on the controller only. Reads the report.json files in O(reports), merges them
     (the newest report per host wins; a host of O(hosts) without one is in error for every
     control; MI-AUDIT-01 is drift when a host's newest report is older than
-    O(max_age_hours)), and writes report.json, report.xml and report.html to O(dest).
+    O(max_age_hours)), and writes report.json, report.xml and report.html to O(dest), with
+    overview.json and overview.html beside them (counts per site and per control and the
+    findings only: a page that stays small for thousands of terminals).
   - In check mode nothing is written; the result says which files would change.
 options:
   reports:
@@ -76,7 +78,7 @@ hosts:
   description: number of terminals in the report
   type: int
 files:
-  description: the paths of the three files
+  description: the paths of the fleet report's files (report.*, overview.*)
   type: list
 written:
   description: the files that differed (and were written, or would be in check mode)
@@ -137,19 +139,18 @@ def same_file(new: Path, old: Path, mode: int) -> bool:
         return False
 
 
-def write_files(mod: ModuleType, report: dict[str, Any], dest: Path, lang: str,
-                check: bool) -> tuple[bool, list[str], list[str]]:
-    """The report's three files in ``dest`` (mode 0640, the directory 0750): rendered beside the
-    old ones (in a temporary directory in check mode, which writes nothing), each replacing
-    the old file only when it differs. Returns (changed, names of the files, names of those
-    that differ)."""
+def write_files(render: Callable[[str], list[str]], dest: Path, check: bool) -> tuple[bool, list[str], list[str]]:
+    """The files ``render`` writes into a directory, in ``dest`` (mode 0640, the directory
+    0750): rendered beside the old ones (in a temporary directory in check mode, which writes
+    nothing), each replacing the old file only when it differs. Returns (changed, names of
+    the files, names of those that differ)."""
     changed = not dest.is_dir()
     if changed and not check:
         dest.mkdir(mode=0o750, parents=True)
     new = Path(tempfile.mkdtemp(prefix=".mi-fleet-report-", dir=None if check else dest))
     written = []
     try:
-        names = [Path(p).name for p in mod.write_report(report, str(new), lang)]
+        names = [Path(p).name for p in render(str(new))]
         for name in names:
             os.chmod(new / name, 0o640)
             if same_file(new / name, dest / name, 0o640):
@@ -189,12 +190,14 @@ class ActionModule(ActionBase):
         dest = Path(args["dest"])
         check = bool(self._task.check_mode)
         mod = filters.report_module()
-        changed, names, written = write_files(mod, fleet, dest, args["lang"], check)
+        lang, sites = args["lang"], args["sites"]
+        changed, names, written = write_files(
+            lambda d: mod.write_report(fleet, d, lang) + mod.write_overview(fleet, d, lang, sites), dest, check)
         site_dirs = []
-        if args["sites"]:
+        if sites:
             for key, site in mod.site_reports(fleet).items():
                 site_dirs.append(str(dest / "sites" / key))
-                c, _, w = write_files(mod, site, dest / "sites" / key, args["lang"], check)
+                c, _, w = write_files(lambda d, site=site: mod.write_report(site, d, lang), dest / "sites" / key, check)
                 changed |= c
                 written += [f"sites/{key}/{name}" for name in w]
         result.update(

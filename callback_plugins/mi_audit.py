@@ -45,6 +45,7 @@ description:
 ROOT = Path(__file__).resolve().parents[1]
 CONTROL_RE = re.compile(r"^MI-[A-Z]+-\d{2}$")
 STATUSES = ("compliant", "drift", "error", "waived", "attested", "evidence_missing", "not_applicable")
+FINDINGS = ("drift", "error", "evidence_missing")  # the statuses an auditor must act on
 SCHEMA_VERSION = 1
 MAX_EVIDENCE_CHARS = 4000
 
@@ -220,6 +221,11 @@ def summarise(hosts: dict[str, Any], site_names: dict[str, str], n_controls: int
             "drift_or_error": totals["drift"] + totals["error"]}
 
 
+def site_key(site_id: str) -> str:
+    """A site id as a file name (the directory of its report under sites/)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", site_id).lstrip(".") or "_"
+
+
 def site_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One report per site of a (fleet) report: the same schema, the site's hosts only, its
     own summary; keyed by a file-name-safe form of the site id."""
@@ -228,8 +234,7 @@ def site_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for site_id, site in report["summary"]["sites"].items():
         hosts = {h: report["hosts"][h] for h in site["hosts"]}
         versions = sorted({v["policy_version"] for v in hosts.values() if v["policy_version"]})
-        key = re.sub(r"[^A-Za-z0-9_.-]", "_", site_id).lstrip(".") or "_"
-        out[key] = dict(report, hosts=hosts, policy_version=versions[0] if len(versions) == 1 else versions,
+        out[site_key(site_id)] = dict(report, hosts=hosts, policy_version=versions[0] if len(versions) == 1 else versions,
                         summary=summarise(hosts, {site_id: site["name"]}, n_controls))
     return out
 
@@ -357,6 +362,10 @@ LABELS = {
         "auditor": "审计人", "date": "日期", "status": "状态", "severity": "等级",
         "compliant": "合规", "drift": "偏离", "error": "错误", "waived": "豁免", "attested": "已证明",
         "evidence_missing": "缺少证据", "not_applicable": "不适用",
+        "overview": "医保终端安全合规概览", "with_findings": "有问题的终端", "in_error": "全部控制项错误的终端",
+        "control": "控制项", "findings": "问题清单", "finding": "说明", "site_report": "站点报告",
+        "overview_note": "本页只列计数和问题(偏离、错误、缺少证据);每个终端的全部证据见完整报告 report.html 和各站点报告。",
+        "in_error_note": "以下终端没有可用的报告(未收集到或无法连接),所有控制项均为错误,不在问题清单中逐项列出:",
     },
     "en": {
         "title": "Medical insurance terminal compliance audit report", "generated": "Generated", "policy": "Policy version",
@@ -366,6 +375,13 @@ LABELS = {
         "sign": "Sign-off", "auditor": "Auditor", "date": "Date", "status": "Status", "severity": "Severity",
         "compliant": "compliant", "drift": "drift", "error": "error", "waived": "waived", "attested": "attested",
         "evidence_missing": "evidence missing", "not_applicable": "not applicable",
+        "overview": "Medical insurance terminal compliance overview", "with_findings": "Terminals with findings",
+        "in_error": "Terminals in error on every control", "control": "Control", "findings": "Findings",
+        "finding": "Finding", "site_report": "Site report",
+        "overview_note": "Counts and findings (drift, error, missing evidence) only; every terminal's full evidence is "
+                         "in report.html and the per-site reports.",
+        "in_error_note": "These terminals have no usable report (none collected, or unreachable): every control is in "
+                         "error, and they are not listed control by control below:",
     },
 }
 COLOURS = {"compliant": "#2e7d32", "drift": "#c62828", "error": "#6a1b9a", "waived": "#ef6c00", "attested": "#1565c0",
@@ -465,7 +481,7 @@ def summary_lines(report: dict[str, Any], max_hosts: int = SUMMARY_HOSTS) -> lis
              + ", ".join(f"{k} {v}" for k, v in s.items() if v)]
     rest = with_findings = 0
     for i, (host, h) in enumerate(report["hosts"].items()):
-        bad = [f"{cid} {c['status']}" for cid, c in h["controls"].items() if c["status"] in ("drift", "error", "evidence_missing")]
+        bad = [f"{cid} {c['status']}" for cid, c in h["controls"].items() if c["status"] in FINDINGS]
         if i < max_hosts:
             lines.append(f"  {host}: " + (", ".join(bad) if bad else "no drift"))
         else:
@@ -475,6 +491,150 @@ def summary_lines(report: dict[str, Any], max_hosts: int = SUMMARY_HOSTS) -> lis
         lines.append(f"  ... {rest} more host(s), {with_findings} of them with drift, error or missing evidence"
                      " (the report lists every host)")
     return lines
+
+
+OVERVIEW_DETAIL_CHARS = 200  # one finding's text in the overview; the report keeps the whole evidence
+
+
+def _finding_text(evidence: list[dict[str, str]]) -> str:
+    """The first evidence item that is not ok, on one line and short: what the overview shows."""
+    for x in evidence:
+        if x["result"] not in ("ok", "waived", "not_applicable"):
+            text = " ".join(f"{x['task']}: {x['detail']}".split()) if x["detail"] else x["task"]
+            return text if len(text) <= OVERVIEW_DETAIL_CHARS else text[:OVERVIEW_DETAIL_CHARS - 1] + "…"
+    return ""
+
+
+def overview(report: dict[str, Any]) -> dict[str, Any]:
+    """The fleet at a glance: counts per site and per control, and each control's findings
+    (drift, error, evidence missing) grouped by what was found (status and one line of
+    evidence) with the terminals and sites that have it, without the evidence of what is in
+    order. The same finding on a thousand terminals is one group of a thousand names. A
+    terminal in error on every control (no report collected, unreachable) is listed once,
+    not once per control."""
+    hosts = report["hosts"]
+    in_error = [h for h, v in hosts.items() if v["controls"] and all(c["status"] == "error" for c in v["controls"].values())]
+    skip = set(in_error)
+    controls: dict[str, dict[str, Any]] = {}
+    with_findings: dict[str, int] = {}
+    for name, h in hosts.items():
+        found = False
+        for cid, c in h["controls"].items():
+            entry = controls.get(cid)
+            if entry is None:
+                entry = controls[cid] = {k: c[k] for k in ("title", "title_zh", "severity")}
+                entry.update(counts=dict.fromkeys(STATUSES, 0), findings={})
+            entry["counts"][c["status"]] += 1
+            if c["status"] in FINDINGS:
+                found = True
+                if name not in skip:
+                    key = (c["status"], _finding_text(c["evidence"]))
+                    group = entry["findings"].setdefault(key, {"status": key[0], "detail": key[1], "hosts": [], "sites": []})
+                    group["hosts"].append(name)
+                    if h["site"] not in group["sites"]:
+                        group["sites"].append(h["site"])
+        with_findings[h["site"]] = with_findings.get(h["site"], 0) + found
+    for entry in controls.values():  # the most widespread finding first
+        entry["findings"] = sorted(entry["findings"].values(), key=lambda g: (-len(g["hosts"]), g["status"], g["detail"]))
+    summary = report["summary"]
+    sites = {sid: {"name": s["name"], "key": site_key(sid), "hosts": len(s["hosts"]),
+                   "with_findings": with_findings.get(sid, 0),
+                   "in_error": sum(1 for h in s["hosts"] if h in skip), "counts": s["counts"]}
+             for sid, s in summary["sites"].items()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "overview",
+        "generated": report["generated"],
+        "policy": report["policy"],
+        "catalog_version": report["catalog_version"],
+        "policy_version": report["policy_version"],
+        "hosts": summary["hosts"],
+        "controls_per_host": summary["controls"],
+        "with_findings": sum(with_findings.values()),
+        "statuses": summary["statuses"],
+        "sites": sites,
+        "controls": controls,
+        "in_error": in_error,
+    }
+
+
+def render_overview(ov: dict[str, Any], lang: str = "zh", site_links: bool = False) -> str:
+    """overview.html: one small self-contained page (no script); with ``site_links`` each site
+    links to its report, sites/<key>/report.html."""
+    t = LABELS["en" if lang == "en" else "zh"]
+    e = html.escape
+    dots = "".join(f"<th><span class='dot' style='background:{COLOURS[s]}'></span>{t[s]}</th>" for s in STATUSES)
+
+    def counts(c: dict[str, int]) -> str:
+        return "".join(f"<td class='n{' bad' if s in FINDINGS and c[s] else ''}'>{c[s]}</td>" for s in STATUSES)
+
+    def title(c: dict[str, Any]) -> str:
+        return f"{c['title_zh']} / {c['title']}" if lang != "en" else f"{c['title']} / {c['title_zh']}"
+
+    def names(hosts: list[str]) -> str:  # a long list folded, the first few shown
+        text = e(", ".join(hosts))
+        return text if len(hosts) <= 10 else f"<details><summary>{e(', '.join(hosts[:5]))}, …</summary>{text}</details>"
+
+    srows = []
+    for sid, s in ov["sites"].items():
+        link = (f"<td><a href='sites/{e(s['key'])}/report.html'>{t['site_report']}</a></td>" if site_links else "")
+        srows.append(f"<tr><td>{e(sid)}</td><td>{e(str(s['name']))}</td><td class='n'>{s['hosts']}</td>"
+                     f"<td class='n'>{s['with_findings']}</td><td class='n'>{s['in_error']}</td>{counts(s['counts'])}{link}</tr>")
+    sites = (f"<table><tr><th>{t['site']}</th><th></th><th>{t['hosts']}</th><th>{t['with_findings']}</th>"
+             f"<th>{t['in_error']}</th>{dots}{'<th></th>' if site_links else ''}</tr>{''.join(srows)}</table>")
+    crows = "".join(f"<tr><td><a href='#{cid}'>{cid}</a></td><td>{e(title(c))}</td><td>{e(c['severity'])}</td>{counts(c['counts'])}</tr>"
+                    if c["findings"] else
+                    f"<tr><td>{cid}</td><td>{e(title(c))}</td><td>{e(c['severity'])}</td>{counts(c['counts'])}</tr>"
+                    for cid, c in ov["controls"].items())
+    controls = f"<table><tr><th>{t['control']}</th><th></th><th>{t['severity']}</th>{dots}</tr>{crows}</table>"
+    findings = []
+    for cid, c in ov["controls"].items():
+        if not c["findings"]:
+            continue
+        rows = "".join(f"<tr><td><span class='dot' style='background:{COLOURS[g['status']]}'></span>{t[g['status']]}</td>"
+                       f"<td>{e(g['detail'])}</td><td class='n'>{len(g['hosts'])}</td><td>{e(', '.join(g['sites']))}</td>"
+                       f"<td>{names(g['hosts'])}</td></tr>" for g in c["findings"])
+        findings.append(f"<section id='{cid}'><h3>{cid} {e(title(c))}</h3><table><tr><th>{t['status']}</th>"
+                        f"<th>{t['finding']}</th><th>{t['hosts']}</th><th>{t['site']}</th><th>{t['host']}</th></tr>"
+                        f"{rows}</table></section>")
+    in_error = (f"<p>{t['in_error_note']}</p><ul>{''.join(f'<li>{e(h)}</li>' for h in ov['in_error'])}</ul>"
+                if ov["in_error"] else "")
+    pv = ov["policy_version"] if isinstance(ov["policy_version"], str) else ", ".join(ov["policy_version"])
+    totals = ", ".join(f"{t[s]} {n}" for s, n in ov["statuses"].items() if n)
+    return f"""<!DOCTYPE html>
+<html lang="{'en' if lang == 'en' else 'zh-CN'}"><head><meta charset="utf-8">
+<title>{t['overview']}</title>
+<style>
+body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}} th,td{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}
+td.n{{text-align:right}} td.bad{{color:#c62828;font-weight:bold}} td:first-child{{white-space:nowrap}}
+.dot{{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}}
+.sign td{{height:2.5em;min-width:14em}}
+</style></head>
+<body>
+<h1>{t['overview']}</h1>
+<p>{t['generated']}: {e(ov['generated'])} · {t['policy']}: {e(str(pv))} · {t['catalog']}: {e(ov['policy'])} {e(ov['catalog_version'])}</p>
+<p class="totals">{t['hosts']}: {ov['hosts']} · {t['with_findings']}: {ov['with_findings']} · {t['in_error']}: {len(ov['in_error'])} · {e(totals)}</p>
+<p>{t['overview_note']}</p>
+<h2>{t['summary']}</h2>{sites}
+<h2>{t['details']}</h2>{controls}
+<h2>{t['findings']}</h2>{in_error}{''.join(findings)}
+<h2>{t['sign']}</h2><table class="sign"><tr><th>{t['auditor']}</th><td></td><th>{t['date']}</th><td></td></tr></table>
+</body></html>
+"""
+
+
+def write_overview(report: dict[str, Any], directory: str, lang: str, site_links: bool = False) -> list[str]:
+    """Write overview.json and overview.html of a (fleet) report; return their paths."""
+    ov = overview(report)
+    paths = []
+    for name, text in (("overview.json", json.dumps(ov, ensure_ascii=False, indent=2) + "\n"),
+                       ("overview.html", render_overview(ov, lang, site_links))):
+        path = os.path.join(directory, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        paths.append(path)
+    return paths
 
 
 def write_report(report: dict[str, Any], directory: str, lang: str) -> list[str]:

@@ -35,7 +35,7 @@ With --collect N[,N...] it only times the central collection of pull mode
 (playbooks/collect_reports.yml with reports_from: no terminal contacted) over N terminals'
 reports, copies of one real audit report (the newest report-audit-compliant/report.json
 an earlier bench run left in the work directory; else one built from the catalog without
-evidence), and prints the sizes of the fleet report's files.
+evidence), and prints the sizes of the fleet report's files and of its overview.
 
 For each run it reads the CPU time of the controller (ansible-playbook and its ssh
 processes, kept in a cgroup of their own) and of the terminals (their Docker cgroups),
@@ -685,7 +685,8 @@ def run_collect(sizes: list[int], cg: ControllerCgroup, workdir: Path, args: arg
         res["hosts"] = n
         res["hosts_per_min"] = round(n / res["wall_s"] * 60, 1) if res["wall_s"] else 0
         res["cpu_per_host_s"] = round(res["cpu_controller_s"] / n, 4)
-        res["report_mib"] = {p.name: round(p.stat().st_size / 2**20, 1) for p in sorted(out.glob("report.*"))}
+        res["report_mib"] = {p.name: round(p.stat().st_size / 2**20, 2)
+                             for p in sorted([*out.glob("report.*"), *out.glob("overview.*")])}
         res["reports_in_mib"] = round(sum(p.stat().st_size for p in src.rglob("report.json")) / 2**20, 1)
         log(f"collect N={n}: {res['reports_in_mib']} MiB of reports in, fleet report {res['report_mib']}")
         results["runs"].append(res)

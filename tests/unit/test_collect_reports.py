@@ -133,3 +133,85 @@ def test_each_site_gets_its_own_report(tmp_path):
     total = {s: sum(r["summary"]["statuses"][s] for r in by_site.values()) for s in fleet["summary"]["statuses"]}
     assert total == fleet["summary"]["statuses"]
     assert "reports per site: " in proc.stdout
+
+
+OVERVIEW_SCHEMA = json.loads((ROOT / "docs/overview.schema.json").read_text())
+
+
+def test_the_overview_counts_the_fleet_and_lists_only_its_findings(tmp_path):
+    hosts = ["t1", "t2", "t3"]
+    src = spool(tmp_path, hosts[:2])  # t1 compliant, t2 drifts on every control, t3 has no report
+    out = tmp_path / "fleet"
+    proc = collect(tmp_path, hosts, src, out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    fleet = json.loads((out / "report.json").read_text())
+    ov = json.loads((out / "overview.json").read_text())
+    jsonschema.validate(ov, OVERVIEW_SCHEMA)
+    assert (ov["hosts"], ov["with_findings"], ov["in_error"]) == (3, 2, ["t3"])
+    assert ov["statuses"] == fleet["summary"]["statuses"]
+    media = ov["controls"]["MI-MEDIA-01"]
+    assert (media["counts"]["compliant"], media["counts"]["drift"], media["counts"]["error"]) == (1, 1, 1)
+    # t3 is listed once, under in_error, not under each of its controls
+    assert [(g["hosts"], g["sites"], g["status"]) for g in media["findings"]] == [(["t2"], ["site_lab"], "drift")]
+    assert ov["sites"]["site_lab"]["with_findings"] == 1 and ov["sites"]["unknown"]["in_error"] == 1
+    page = (out / "overview.html").read_text()
+    assert "t2" in page and "t1" not in page and "sites/" not in page
+    assert (out / "overview.json").stat().st_mode & 0o777 == 0o640
+    assert f"overview (counts and findings only): {out}/overview.html" in proc.stdout
+
+    # with per-site reports, each site's row links to its report
+    proc = collect(tmp_path, hosts, src, out, "-e", "site_reports=true")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = (out / "overview.html").read_text()
+    for key in ("site_lab", "unknown"):
+        assert f"href='sites/{key}/report.html'" in page and (out / "sites" / key / "report.html").is_file()
+
+
+def _fleet(n_compliant: int, findings: dict) -> dict:
+    """A fleet report built the audit's way: n compliant terminals (every automated control
+    checked ok, every attested one with valid evidence) and one, ``bad``, whose tasks found
+    ``findings`` ({control: [finding]})."""
+    mod = mi_report.report_module()
+    catalog, clauses = mod.load_catalog()
+    attested = [c["id"] for c in catalog["controls"] if c["status"] == "implemented" and c["automation"] == "attested"]
+    policy = {"mi_site": {"id": "site_lab", "name": "Lab"}, "mi_policy_version": "2026.11",
+              "mi_evidence": [{"control": cid, "reference": "DOC-1", "by": "auditor", "date": "2026-11-01",
+                               "valid_until": "2099-12-31"} for cid in attested]}
+    ok = [{"task": "check", "result": "ok", "detail": ""}]
+    ids = [c["id"] for c in catalog["controls"] if c["status"] == "implemented" and c["automation"] == "automated"]
+    hosts = {f"t{i:04d}": {"policy": policy, "findings": {cid: ok for cid in ids}} for i in range(n_compliant)}
+    hosts["bad"] = {"policy": policy, "findings": dict({cid: ok for cid in ids}, **findings)}
+    return mod.build_report(catalog, clauses, hosts, dt.date.today(), "2026-11-23T00:00:00+00:00")
+
+
+def test_a_finding_is_one_short_line_and_the_overview_does_not_grow_with_compliant_terminals():
+    mod = mi_report.report_module()
+    diff = "--- before: /etc/usbguard/rules.conf\n+++ after\n" + "+allow id 1234:5678\n" * 100
+    findings = {"MI-MEDIA-01": [{"task": "USB | rules", "result": "ok", "detail": ""},
+                                {"task": "USB | device policy", "result": "changed", "detail": diff}],
+                "MI-NET-01": [{"task": "Firewall | ruleset", "result": "failed", "detail": "nft: syntax error"}]}
+    small, large = (mod.overview(_fleet(n, findings)) for n in (10, 300))
+    for ov in (small, large):
+        jsonschema.validate(ov, OVERVIEW_SCHEMA)
+    media = large["controls"]["MI-MEDIA-01"]["findings"]
+    assert [(g["hosts"], g["status"]) for g in media] == [(["bad"], "drift")]
+    assert media[0]["detail"].startswith("USB | device policy: --- before: /etc/usbguard/rules.conf +++ after +allow")
+    assert len(media[0]["detail"]) == mod.OVERVIEW_DETAIL_CHARS and media[0]["detail"].endswith("…")
+    assert large["controls"]["MI-NET-01"]["findings"][0]["detail"] == "Firewall | ruleset: nft: syntax error"
+    # 290 more compliant terminals: only counts change (digits), no names, no evidence
+    sizes = [len(json.dumps(ov, ensure_ascii=False)) for ov in (small, large)]
+    assert sizes[1] - sizes[0] < 300, sizes
+    assert "t0299" not in json.dumps(large) and "t0299" not in mod.render_overview(large, "en")
+
+
+def test_the_same_finding_on_many_terminals_is_one_group():
+    mod = mi_report.report_module()
+    made = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    reports = [terminal_report(f"t{i:03d}", made, "drift", "site_a" if i < 20 else "site_b") for i in range(30)]
+    ov = mod.overview(mi_report.mi_fleet_report(reports, []))
+    jsonschema.validate(ov, OVERVIEW_SCHEMA)
+    groups = ov["controls"]["MI-MEDIA-01"]["findings"]
+    assert len(groups) == 1 and groups[0]["hosts"] == [f"t{i:03d}" for i in range(30)], groups
+    assert groups[0]["sites"] == ["site_a", "site_b"]
+    page = mod.render_overview(ov, "en")
+    assert "<details><summary>t000, t001, t002, t003, t004, …</summary>" in page

@@ -94,6 +94,10 @@ def test_collection_makes_the_fleet_report(pulled, tmp_path_factory):
     assert (out / "terminals" / HOST / Path(pulled["dir"]).name / "report.json").is_file()
     assert "<testsuite" in (out / "report.xml").read_text()
     assert "compliance audit report" in (out / "report.html").read_text()
+    overview = json.loads((out / "overview.json").read_text())
+    assert overview["hosts"] == 1 and overview["statuses"] == fleet["summary"]["statuses"]
+    assert HOST not in overview["in_error"]
+    assert "compliance overview" in (out / "overview.html").read_text()
 
     # the same reports, uploaded to a directory: no terminal is contacted
     again = collect(tmp_path_factory.mktemp("fleet-dir"), "-e", f"reports_from={out}/terminals")
