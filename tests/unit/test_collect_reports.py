@@ -215,3 +215,16 @@ def test_the_same_finding_on_many_terminals_is_one_group():
     assert groups[0]["sites"] == ["site_a", "site_b"]
     page = mod.render_overview(ov, "en")
     assert "<details><summary>t000, t001, t002, t003, t004, …</summary>" in page
+
+
+def test_fail_on_drift_fails_the_run_after_writing_the_report(tmp_path):
+    src = spool(tmp_path, ["t1"])  # compliant
+    ok = collect(tmp_path, ["t1"], src, tmp_path / "ok", "-e", "fail_on_drift=true")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    src = spool(tmp_path / "b", ["t1", "t2"])  # t2 drifts on every control
+    out = tmp_path / "drift"
+    proc = collect(tmp_path, ["t1", "t2"], src, out, "-e", "fail_on_drift=true")
+    fleet = json.loads((out / "report.json").read_text())
+    assert proc.returncode != 0
+    assert f"{fleet['summary']['drift_or_error']} control result(s) in drift or error: see {out}/overview.html" in proc.stdout
