@@ -235,7 +235,7 @@ def site_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         hosts = {h: report["hosts"][h] for h in site["hosts"]}
         versions = sorted({v["policy_version"] for v in hosts.values() if v["policy_version"]})
         out[site_key(site_id)] = dict(report, hosts=hosts, policy_version=versions[0] if len(versions) == 1 else versions,
-                        summary=summarise(hosts, {site_id: site["name"]}, n_controls))
+                                      summary=summarise(hosts, {site_id: site["name"]}, n_controls))
     return out
 
 
@@ -571,6 +571,9 @@ def render_overview(ov: dict[str, Any], lang: str = "zh", site_links: bool = Fal
     def title(c: dict[str, Any]) -> str:
         return f"{c['title_zh']} / {c['title']}" if lang != "en" else f"{c['title']} / {c['title_zh']}"
 
+    def ref(cid: str) -> str:  # a control with findings links to them
+        return f"<a href='#{cid}'>{cid}</a>"
+
     def names(hosts: list[str]) -> str:  # a long list folded, the first few shown
         text = e(", ".join(hosts))
         return text if len(hosts) <= 10 else f"<details><summary>{e(', '.join(hosts[:5]))}, …</summary>{text}</details>"
@@ -582,10 +585,8 @@ def render_overview(ov: dict[str, Any], lang: str = "zh", site_links: bool = Fal
                      f"<td class='n'>{s['with_findings']}</td><td class='n'>{s['in_error']}</td>{counts(s['counts'])}{link}</tr>")
     sites = (f"<table><tr><th>{t['site']}</th><th></th><th>{t['hosts']}</th><th>{t['with_findings']}</th>"
              f"<th>{t['in_error']}</th>{dots}{'<th></th>' if site_links else ''}</tr>{''.join(srows)}</table>")
-    crows = "".join(f"<tr><td><a href='#{cid}'>{cid}</a></td><td>{e(title(c))}</td><td>{e(c['severity'])}</td>{counts(c['counts'])}</tr>"
-                    if c["findings"] else
-                    f"<tr><td>{cid}</td><td>{e(title(c))}</td><td>{e(c['severity'])}</td>{counts(c['counts'])}</tr>"
-                    for cid, c in ov["controls"].items())
+    crows = "".join(f"<tr><td>{ref(cid) if c['findings'] else cid}</td><td>{e(title(c))}</td>"
+                    f"<td>{e(c['severity'])}</td>{counts(c['counts'])}</tr>" for cid, c in ov["controls"].items())
     controls = f"<table><tr><th>{t['control']}</th><th></th><th>{t['severity']}</th>{dots}</tr>{crows}</table>"
     findings = []
     for cid, c in ov["controls"].items():
