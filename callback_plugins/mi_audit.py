@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import hashlib
 import html
 import json
 import os
@@ -222,8 +223,13 @@ def summarise(hosts: dict[str, Any], site_names: dict[str, str], n_controls: int
 
 
 def site_key(site_id: str) -> str:
-    """A site id as a file name (the directory of its report under sites/)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", site_id).lstrip(".") or "_"
+    """A site id as a file name (the directory of its report under sites/): the id itself when
+    it is one (letters, digits, _ . -), else its safe characters and a short hash of the id,
+    so that ids differing only in other characters (第一医院, 第二医院) keep apart."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", site_id).lstrip(".")
+    if safe == site_id and safe:
+        return safe
+    return f"{safe.strip('_') or 'site'}-{hashlib.sha256(site_id.encode()).hexdigest()[:8]}"
 
 
 def site_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

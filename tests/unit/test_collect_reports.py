@@ -228,3 +228,16 @@ def test_fail_on_drift_fails_the_run_after_writing_the_report(tmp_path):
     fleet = json.loads((out / "report.json").read_text())
     assert proc.returncode != 0
     assert f"{fleet['summary']['drift_or_error']} control result(s) in drift or error: see {out}/overview.html" in proc.stdout
+
+
+def test_sites_whose_ids_are_no_file_names_keep_apart():
+    mod = mi_report.report_module()
+    assert mod.site_key("site_hosp_a") == "site_hosp_a"
+    keys = {mod.site_key(i) for i in ("第一医院", "第二医院", "site a", "site_a", "../x", ".hidden", "")}
+    assert len(keys) == 7 and "site_a" in keys, keys
+    assert all(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*", k) for k in keys), keys
+
+    made = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    reports = [terminal_report("h1", made, site="第一医院"), terminal_report("h2", made, site="第二医院")]
+    sites = mod.site_reports(mi_report.mi_fleet_report(reports, []))
+    assert sorted(list(r["hosts"]) for r in sites.values()) == [["h1"], ["h2"]]
