@@ -35,7 +35,9 @@ With --collect N[,N...] it only times the central collection of pull mode
 (playbooks/collect_reports.yml with reports_from: no terminal contacted) over N terminals'
 reports, copies of one real audit report (the newest report-audit-compliant/report.json
 an earlier bench run left in the work directory; else one built from the catalog without
-evidence), and prints the sizes of the fleet report's files and of its overview.
+evidence), and prints the sizes of the fleet report's files and of its overview. With
+--collect-sites K the terminals are spread over K sites and the collection also writes a
+report per site (site_reports=true).
 
 For each run it reads the CPU time of the controller (ansible-playbook and its ssh
 processes, kept in a cgroup of their own) and of the terminals (their Docker cgroups),
@@ -650,18 +652,20 @@ def collect_source(workdir: Path) -> tuple[dict, str]:
             "synthetic (the catalog's controls, no evidence)")
 
 
-def write_fleet_reports(base: dict, n: int, where: Path) -> Path:
+def write_fleet_reports(base: dict, n: int, where: Path, sites: int = 0) -> Path:
     """N copies of one report as the terminals upload them (DIR/<host>/<timestamp>/report.json),
-    made now, and an inventory of those terminals (group collect_fleet under terminals)."""
+    made now, and an inventory of those terminals (group collect_fleet under terminals). With
+    ``sites``, terminal i belongs to site ``bench-site-<i mod sites>`` instead of the report's."""
     ((_, entry),) = base["hosts"].items()
     made = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     stamp = made.strftime("%Y%m%dT%H%M%SZ")
     src = where / "reports"
     names = [f"mi-fleet-{i:05d}" for i in range(1, n + 1)]
-    for name in names:
+    for i, name in enumerate(names):
         d = src / name / stamp
         d.mkdir(parents=True, exist_ok=True)
-        (d / "report.json").write_text(json.dumps(dict(base, generated=made.isoformat(), hosts={name: entry}),
+        host = dict(entry, site=f"bench-site-{i % sites:04d}") if sites else entry
+        (d / "report.json").write_text(json.dumps(dict(base, generated=made.isoformat(), hosts={name: host}),
                                                   ensure_ascii=False))
     inv = {"all": {"children": {"terminals": {"children": {"collect_fleet": {"hosts": dict.fromkeys(names)}}}}}}
     (where / "hosts.yml").write_text(yaml.safe_dump(inv))
@@ -674,13 +678,15 @@ def run_collect(sizes: list[int], cg: ControllerCgroup, workdir: Path, args: arg
     base, source = collect_source(Path(args.workdir))
     results["collect_source"] = source
     log(f"collection: copies of {source}")
+    k = args.collect_sites
     for n in sizes:
         where = workdir / f"collect-{n}"
-        src = write_fleet_reports(base, n, where)
+        src = write_fleet_reports(base, n, where, k)
         out = where / "fleet"
-        res = run_playbook(f"collect N={n}", "collect_reports.yml", where / "hosts.yml", "collect_fleet", [], cg,
-                           workdir, args.profile,
-                           ["-e", f"reports_from={src}", "-e", f"fleet_report_dir={out}", "-e", "report_lang=en"])
+        res = run_playbook(f"collect N={n}" + (f" sites={k}" if k else ""), "collect_reports.yml", where / "hosts.yml",
+                           "collect_fleet", [], cg, workdir, args.profile,
+                           ["-e", f"reports_from={src}", "-e", f"fleet_report_dir={out}", "-e", "report_lang=en"]
+                           + (["-e", "site_reports=true"] if k else []))
         # One host runs the controller's tasks (run_once); the recap counts only it.
         res["hosts"] = n
         res["hosts_per_min"] = round(n / res["wall_s"] * 60, 1) if res["wall_s"] else 0
@@ -736,6 +742,9 @@ def main() -> int:
     ap.add_argument("--collect", type=lambda v: sorted({int(n) for n in v.split(",") if n}), metavar="N[,N...]",
                     help="only time the central collection of pull mode (playbooks/collect_reports.yml, "
                          "reports_from) over N terminals' reports; no container")
+    ap.add_argument("--collect-sites", type=int, default=0, metavar="K",
+                    help="with --collect: spread the terminals over K sites and write a report per site "
+                         "(site_reports=true)")
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()

@@ -106,3 +106,14 @@ def test_collect_uploads_one_report_per_terminal_and_the_fleet_report_takes_them
     assert fleet["summary"]["hosts"] == 3
     assert fleet["summary"]["statuses"]["error"] == 0  # every terminal has its report
     assert all(h["controls"]["MI-AUDIT-01"]["evidence"][-1]["result"] == "ok" for h in fleet["hosts"].values())
+
+
+def test_collect_sites_spreads_the_terminals_over_k_sites(tmp_path):
+    import mi_report
+
+    base, _ = bench.collect_source(tmp_path / "no-earlier-runs")
+    src = bench.write_fleet_reports(base, 5, tmp_path, sites=2)
+    fleet = mi_report.mi_fleet_report([json.loads(p.read_text()) for p in sorted(src.rglob("report.json"))], [])
+    assert {k: v["hosts"] for k, v in fleet["summary"]["sites"].items()} == {
+        "bench-site-0000": ["mi-fleet-00001", "mi-fleet-00003", "mi-fleet-00005"],
+        "bench-site-0001": ["mi-fleet-00002", "mi-fleet-00004"]}
