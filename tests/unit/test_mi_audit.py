@@ -98,3 +98,23 @@ def test_junit_and_html():
     assert "偏离" in page
     assert "src=" not in page and "href='http" not in page and 'href="http' not in page  # self-contained
     assert "Terminal x control matrix" in mi_audit.render_html(report, "en")
+
+
+def test_junit_written_host_by_host_is_the_whole_tree_indented():
+    """iter_junit serializes one testsuite at a time; the file must be what ElementTree makes
+    of the whole tree (valid XML, the same indentation and totals), with and without hosts."""
+    report, implemented = _report()
+    for i, status in enumerate(("waived", "not_applicable", "compliant", "attested")):
+        report["hosts"]["t1"]["controls"][implemented[i + 1]]["status"] = status
+    empty = dict(report, hosts={})
+    for rep in (report, empty):
+        whole = ET.Element("testsuites", name="mi-harden audit")
+        for host, h in rep["hosts"].items():
+            whole.append(mi_audit._junit_suite(host, h))
+        for k in ("tests", "failures", "errors", "skipped"):
+            whole.set(k, str(sum(int(s.get(k)) for s in whole)))
+        ET.indent(whole)
+        expected = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(whole, encoding="unicode") + "\n"
+        assert mi_audit.render_junit(rep) == expected
+    suites = ET.fromstring(mi_audit.render_junit(report).split("\n", 1)[1])
+    assert (suites.get("skipped"), suites.get("errors")) == ("2", str(len(implemented)))
