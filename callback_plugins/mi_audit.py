@@ -400,7 +400,7 @@ LABELS = {
         "overview": "医保终端安全合规概览", "with_findings": "有问题的终端", "in_error": "全部控制项错误的终端",
         "control": "控制项", "findings": "问题清单", "finding": "说明", "site_report": "站点报告",
         "overview_note": "本页只列计数和问题(偏离、错误、缺少证据);每个终端的全部证据见完整报告 report.html 和各站点报告。",
-        "in_error_note": "以下终端没有可用的报告(未收集到或无法连接),所有控制项均为错误,不在问题清单中逐项列出:",
+        "in_error_note": "以下终端所有控制项均为错误(未收集到报告、无法连接或审计本身失败),详见完整报告,不在问题清单中逐项列出:",
     },
     "en": {
         "title": "Medical insurance terminal compliance audit report", "generated": "Generated", "policy": "Policy version",
@@ -415,8 +415,8 @@ LABELS = {
         "finding": "Finding", "site_report": "Site report",
         "overview_note": "Counts and findings (drift, error, missing evidence) only; every terminal's full evidence is "
                          "in report.html and the per-site reports.",
-        "in_error_note": "These terminals have no usable report (none collected, or unreachable): every control is in "
-                         "error, and they are not listed control by control below:",
+        "in_error_note": "These terminals are in error on every control (no report collected, unreachable, or their "
+                         "audit failed; the full report says which) and are not listed control by control below:",
     },
 }
 COLOURS = {"compliant": "#2e7d32", "drift": "#c62828", "error": "#6a1b9a", "waived": "#ef6c00", "attested": "#1565c0",
@@ -550,8 +550,8 @@ def overview(report: dict[str, Any]) -> dict[str, Any]:
     (drift, error, evidence missing) grouped by what was found (status and one line of
     evidence) with the terminals and sites that have it, without the evidence of what is in
     order. The same finding on a thousand terminals is one group of a thousand names. A
-    terminal in error on every control (no report collected, unreachable) is listed once,
-    not once per control."""
+    terminal in error on every control (no report collected, unreachable, an audit that
+    failed) is listed once, not once per control."""
     hosts = report["hosts"]
     in_error = [h for h, v in hosts.items() if v["controls"] and all(c["status"] == "error" for c in v["controls"].values())]
     skip = set(in_error)

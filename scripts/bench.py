@@ -748,6 +748,8 @@ def main() -> int:
     ap.add_argument("--report", metavar="RUN_DIR",
                     help="print the figures of an earlier run directory as Markdown, and stop")
     args = ap.parse_args()
+    if args.collect_sites and not args.collect:
+        ap.error("--collect-sites goes with --collect N[,N...]")
     if args.report:
         markdown(Path(args.report))
         return 0
