@@ -65,6 +65,12 @@ options:
       (the same schema, the site's terminals only), for the auditor who signs for that site
     type: bool
     default: false
+  full:
+    description: write the fleet-wide report.{json,xml,html}; false writes only the overview (and
+      the per-site reports with O(sites)), for a province that signs per site and keeps the
+      evidence once
+    type: bool
+    default: true
 """
 
 RETURN = r"""
@@ -168,7 +174,7 @@ class ActionModule(ActionBase):
     """Merge, render and write the fleet report on the controller."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("reports", "hosts", "max_age_hours", "dest", "lang", "sites"))
+    _VALID_ARGS = frozenset(("reports", "hosts", "max_age_hours", "dest", "lang", "sites", "full"))
     _requires_connection = False
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -180,6 +186,7 @@ class ActionModule(ActionBase):
             "dest": {"type": "path", "required": True},
             "lang": {"type": "str", "choices": ["zh", "en"], "default": "zh"},
             "sites": {"type": "bool", "default": False},
+            "full": {"type": "bool", "default": True},
         })
         filters = _report_filters()
         try:
@@ -190,9 +197,10 @@ class ActionModule(ActionBase):
         dest = Path(args["dest"])
         check = bool(self._task.check_mode)
         mod = filters.report_module()
-        lang, sites = args["lang"], args["sites"]
+        lang, sites, full = args["lang"], args["sites"], args["full"]
         changed, names, written = write_files(
-            lambda d: mod.write_report(fleet, d, lang) + mod.write_overview(fleet, d, lang, sites), dest, check)
+            lambda d: (mod.write_report(fleet, d, lang) if full else []) + mod.write_overview(fleet, d, lang, sites),
+            dest, check)
         site_dirs = []
         if sites:
             for key, site in mod.site_reports(fleet).items():

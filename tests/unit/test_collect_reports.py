@@ -241,3 +241,15 @@ def test_sites_whose_ids_are_no_file_names_keep_apart():
     reports = [terminal_report("h1", made, site="第一医院"), terminal_report("h2", made, site="第二医院")]
     sites = mod.site_reports(mi_report.mi_fleet_report(reports, []))
     assert sorted(list(r["hosts"]) for r in sites.values()) == [["h1"], ["h2"]]
+
+
+def test_without_the_full_report_the_evidence_is_kept_once_in_the_site_reports(tmp_path):
+    hosts = ["h1", "p1"]
+    src = spool(tmp_path, hosts, {"h1": "site_hosp_a", "p1": "site_pharm_b"})
+    out = tmp_path / "fleet"
+    proc = collect(tmp_path, hosts, src, out, "-e", "site_reports=true", "-e", "full_report=false")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["overview.html", "overview.json", "sites"]
+    assert sorted(p.name for p in (out / "sites").iterdir()) == ["site_hosp_a", "site_pharm_b"]
+    assert json.loads((out / "overview.json").read_text())["hosts"] == 2
+    assert "fleet report: " not in proc.stdout
