@@ -118,3 +118,26 @@ def test_junit_written_host_by_host_is_the_whole_tree_indented():
         assert mi_audit.render_junit(rep) == expected
     suites = ET.fromstring(mi_audit.render_junit(report).split("\n", 1)[1])
     assert (suites.get("skipped"), suites.get("errors")) == ("2", str(len(implemented)))
+
+
+def test_report_json_in_pieces_is_what_json_dumps_makes():
+    """iter_json writes report.json faster than Python's indenting encoder and in pieces; the
+    text must be json.dumps(..., ensure_ascii=False, indent=2) to the byte, whatever the value."""
+
+    class Text(str):  # ansible hands over str and dict subclasses
+        pass
+
+    class Mapping(dict):
+        pass
+
+    report, _ = _report()
+    odd = {"numbers": [0, -7, 2.5, 1e300, float("nan"), float("inf"), -float("inf"), True, False, None],
+           "empty": [(), [], {}, ""], 3: "int key", 2.5: "float key", True: "bool key", None: "null key",
+           "\x1b\n\t\"\\ 医保 \u2028": Mapping(deep=[Text("subclass"), {"x": {"y": [[]]}}]), "tuple": (1, ("a",))}
+    for value in (report, odd, [], {}, "text", 0):
+        expected = json.dumps(value, ensure_ascii=False, indent=2)
+        assert "".join(mi_audit.iter_json(value)) == expected
+        assert "".join(mi_audit.iter_json(value, chunk=1)) == expected
+    assert len(list(mi_audit.iter_json(report, chunk=1))) > len(report["hosts"])  # pieces, not one text
+    with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+        "".join(mi_audit.iter_json({"x": object()}))
