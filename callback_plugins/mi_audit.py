@@ -23,11 +23,12 @@ import datetime as _dt
 import difflib
 import hashlib
 import html
+import itertools
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from xml.etree import ElementTree as ET
 
 import yaml
@@ -423,6 +424,37 @@ COLOURS = {"compliant": "#2e7d32", "drift": "#c62828", "error": "#6a1b9a", "waiv
            "evidence_missing": "#ad1457", "not_applicable": "#757575"}
 
 
+# What report.html and overview.html share: the page's start and common style, the line under
+# the title, the status column heads, the sign-off box.
+PAGE_CSS = ('body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}\n'
+            "table{border-collapse:collapse;margin:1em 0} th,td{border:1px solid #ccc;padding:4px 6px;font-size:13px}\n")
+DOT_CSS = ".dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}\n"
+SIGN_CSS = ".sign td{height:2.5em;min-width:14em}\n"
+
+
+def _page_start(title: str, lang: str, css: str) -> str:
+    """From <!DOCTYPE> to </head>: the common style, then the page's own ``css`` lines."""
+    return (f'<!DOCTYPE html>\n<html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8">\n'
+            f"<title>{title}</title>\n<style>\n{PAGE_CSS}{css}</style></head>\n")
+
+
+def _about(t: dict[str, str], doc: dict[str, Any]) -> str:
+    """The line under the title: when, which policy version(s), which catalog."""
+    e = html.escape
+    pv = doc["policy_version"] if isinstance(doc["policy_version"], str) else ", ".join(doc["policy_version"])
+    return (f"<p>{t['generated']}: {e(doc['generated'])} · {t['policy']}: {e(str(pv))} · "
+            f"{t['catalog']}: {e(doc['policy'])} {e(doc['catalog_version'])}</p>")
+
+
+def _status_heads(t: dict[str, str]) -> str:
+    return "".join(f"<th><span class='dot' style='background:{COLOURS[s]}'></span>{t[s]}</th>" for s in STATUSES)
+
+
+def _sign_off(t: dict[str, str]) -> str:
+    return (f"<h2>{t['sign']}</h2><table class=\"sign\"><tr><th>{t['auditor']}</th><td></td>"
+            f"<th>{t['date']}</th><td></td></tr></table>")
+
+
 def iter_html(report: dict[str, Any], lang: str = "zh") -> Iterator[str]:
     """report.html in pieces (a matrix row, a host's evidence of a control, a host's register at a
     time), so that a fleet's page is written without the whole page in memory (5000
@@ -440,25 +472,16 @@ def iter_html(report: dict[str, Any], lang: str = "zh") -> Iterator[str]:
         cells = "".join(f"<td>{site['counts'][s]}</td>" for s in STATUSES)
         rows.append(f"<tr><td>{e(site_id)}</td><td>{e(str(site['name']))}</td><td>{len(site['hosts'])}</td>{cells}</tr>")
     summary = (f"<table class='summary'><tr><th>{t['site']}</th><th></th><th>{t['hosts']}</th>"
-               + "".join(f"<th><span class='dot' style='background:{COLOURS[s]}'></span>{t[s]}</th>" for s in STATUSES)
-               + "</tr>" + "".join(rows) + "</table>")
+               + _status_heads(t) + "</tr>" + "".join(rows) + "</table>")
     head = "".join(f"<th class='cid' title='{e(first['controls'][c]['title'])}'><a href='#{c}'>{c}</a></th>" for c in ids)
     planned = "".join(f"<li>{e(p['id'])} {e(p['title'])}</li>" for p in report["planned_controls"])
-    pv = report["policy_version"] if isinstance(report["policy_version"], str) else ", ".join(report["policy_version"])
-    yield f"""<!DOCTYPE html>
-<html lang="{'en' if lang == 'en' else 'zh-CN'}"><head><meta charset="utf-8">
-<title>{t['title']}</title>
-<style>
-body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}} th,td{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}
-td.cell{{color:#fff;text-align:center;cursor:pointer}} th.cid{{writing-mode:vertical-rl;font-weight:normal}}
-.dot{{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}}
-pre{{white-space:pre-wrap;background:#f6f6f6;padding:4px;max-height:20em;overflow:auto}}
-section.control{{border-top:1px solid #ddd;margin-top:1em}} .sign td{{height:2.5em;min-width:14em}}
-</style></head>
-<body data-ready="0" data-errors="">
+    yield _page_start(t["title"], lang,
+                      "td.cell{color:#fff;text-align:center;cursor:pointer} th.cid{writing-mode:vertical-rl;font-weight:normal}\n"
+                      + DOT_CSS + "pre{white-space:pre-wrap;background:#f6f6f6;padding:4px;max-height:20em;overflow:auto}\n"
+                      + "section.control{border-top:1px solid #ddd;margin-top:1em} " + SIGN_CSS)
+    yield f"""<body data-ready="0" data-errors="">
 <h1>{t['title']}</h1>
-<p>{t['generated']}: {e(report['generated'])} · {t['policy']}: {e(str(pv))} · {t['catalog']}: {e(report['policy'])} {e(report['catalog_version'])}</p>
+{_about(t, report)}
 <h2>{t['summary']}</h2>{summary}
 <h2>{t['matrix']}</h2><table class='matrix' id='matrix'><tr><th>{t['host']}</th>{head}</tr>"""
     for host, h in report["hosts"].items():
@@ -488,7 +511,7 @@ section.control{{border-top:1px solid #ddd;margin-top:1em}} .sign td{{height:2.5
         yield f"<details><summary>{e(host)}</summary><pre>{e(json.dumps(h['register'], ensure_ascii=False, indent=2))}</pre></details>"
     yield f"""
 <h2>{t['planned']}</h2><ul>{planned}</ul>
-<h2>{t['sign']}</h2><table class="sign"><tr><th>{t['auditor']}</th><td></td><th>{t['date']}</th><td></td></tr></table>
+{_sign_off(t)}
 <script>
 window.addEventListener("error", function (ev) {{
   document.body.dataset.errors += (ev.message || "error") + ";";
@@ -603,7 +626,7 @@ def render_overview(ov: dict[str, Any], lang: str = "zh", site_links: bool = Fal
     links to its report, sites/<key>/report.html."""
     t = LABELS["en" if lang == "en" else "zh"]
     e = html.escape
-    dots = "".join(f"<th><span class='dot' style='background:{COLOURS[s]}'></span>{t[s]}</th>" for s in STATUSES)
+    dots = _status_heads(t)
 
     def counts(c: dict[str, int]) -> str:
         return "".join(f"<td class='n{' bad' if s in FINDINGS and c[s] else ''}'>{c[s]}</td>" for s in STATUSES)
@@ -640,27 +663,17 @@ def render_overview(ov: dict[str, Any], lang: str = "zh", site_links: bool = Fal
                         f"{rows}</table></section>")
     in_error = (f"<p>{t['in_error_note']}</p><ul>{''.join(f'<li>{e(h)}</li>' for h in ov['in_error'])}</ul>"
                 if ov["in_error"] else "")
-    pv = ov["policy_version"] if isinstance(ov["policy_version"], str) else ", ".join(ov["policy_version"])
     totals = ", ".join(f"{t[s]} {n}" for s, n in ov["statuses"].items() if n)
-    return f"""<!DOCTYPE html>
-<html lang="{'en' if lang == 'en' else 'zh-CN'}"><head><meta charset="utf-8">
-<title>{t['overview']}</title>
-<style>
-body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}} th,td{{border:1px solid #ccc;padding:4px 6px;font-size:13px}}
-td.n{{text-align:right}} td.bad{{color:#c62828;font-weight:bold}} td:first-child{{white-space:nowrap}}
-.dot{{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}}
-.sign td{{height:2.5em;min-width:14em}}
-</style></head>
-<body>
+    css = "td.n{text-align:right} td.bad{color:#c62828;font-weight:bold} td:first-child{white-space:nowrap}\n"
+    return _page_start(t["overview"], lang, css + DOT_CSS + SIGN_CSS) + f"""<body>
 <h1>{t['overview']}</h1>
-<p>{t['generated']}: {e(ov['generated'])} · {t['policy']}: {e(str(pv))} · {t['catalog']}: {e(ov['policy'])} {e(ov['catalog_version'])}</p>
+{_about(t, ov)}
 <p class="totals">{t['hosts']}: {ov['hosts']} · {t['with_findings']}: {ov['with_findings']} · {t['in_error']}: {len(ov['in_error'])} · {e(totals)}</p>
 <p>{t['overview_note']}</p>
 <h2>{t['summary']}</h2>{sites}
 <h2>{t['details']}</h2>{controls}
 <h2>{t['findings']}</h2>{in_error}{''.join(findings)}
-<h2>{t['sign']}</h2><table class="sign"><tr><th>{t['auditor']}</th><td></td><th>{t['date']}</th><td></td></tr></table>
+{_sign_off(t)}
 </body></html>
 """
 
@@ -668,14 +681,8 @@ td.n{{text-align:right}} td.bad{{color:#c62828;font-weight:bold}} td:first-child
 def write_overview(report: dict[str, Any], directory: str, lang: str, site_links: bool = False) -> list[str]:
     """Write overview.json and overview.html of a (fleet) report; return their paths."""
     ov = overview(report)
-    paths = []
-    for name, text in (("overview.json", json.dumps(ov, ensure_ascii=False, indent=2) + "\n"),
-                       ("overview.html", render_overview(ov, lang, site_links))):
-        path = os.path.join(directory, name)
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        paths.append(path)
-    return paths
+    return _write_files(directory, (("overview.json", [json.dumps(ov, ensure_ascii=False, indent=2), "\n"]),
+                                    ("overview.html", [render_overview(ov, lang, site_links)])))
 
 
 def iter_json(obj: Any, chunk: int = 4096) -> Iterator[str]:
@@ -762,25 +769,29 @@ def iter_json(obj: Any, chunk: int = 4096) -> Iterator[str]:
     yield "".join(out)
 
 
-def write_report(report: dict[str, Any], directory: str, lang: str) -> list[str]:
-    """Write the three report files; return their paths."""
+def _write_files(directory: str, files: Iterable[tuple[str, Iterable[str]]]) -> list[str]:
+    """Write each (name, pieces of its text) in ``directory``; return the paths."""
     os.makedirs(directory, exist_ok=True)
     paths = []
-    path = os.path.join(directory, "report.json")
-    with open(path, "w", encoding="utf-8") as fh:
-        # In pieces: json.dumps with indent joins one list of every token first (a fleet of
-        # 1000 terminals: the process peak went from 250 to 658 MiB); the text is the same.
-        fh.writelines(iter_json(report))
-        fh.write("\n")
-    paths.append(path)
-    # In pieces too: for 5000 terminals the whole texts took the process
-    # from 580 MiB to 1.7 GiB (docs/BENCHMARKS.md, "Session 10"); the bytes are the same.
-    for name, parts in (("report.xml", iter_junit(report)), ("report.html", iter_html(report, lang))):
+    for name, parts in files:
         path = os.path.join(directory, name)
         with open(path, "w", encoding="utf-8") as fh:
             fh.writelines(parts)
         paths.append(path)
     return paths
+
+
+def write_report(report: dict[str, Any], directory: str, lang: str) -> list[str]:
+    """Write the three report files; return their paths.
+
+    Each in pieces, never its whole text in memory: json.dumps with indent joins one list of
+    every token (1000 terminals: the process peak 250 -> 658 MiB), and for 5000 terminals the
+    whole XML and HTML took it from 580 MiB to 1.7 GiB (docs/BENCHMARKS.md, "Session 10").
+    The bytes are the same as the whole texts'.
+    """
+    return _write_files(directory, (("report.json", itertools.chain(iter_json(report), ["\n"])),
+                                    ("report.xml", iter_junit(report)),
+                                    ("report.html", iter_html(report, lang))))
 
 
 # ----------------------------------------------------------------------------- callback
