@@ -2,6 +2,9 @@
 
 import datetime
 import functools
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,3 +30,24 @@ def terminal_report(host, generated, status="compliant", site="site_lab", site_n
     for c in rep["hosts"][host]["controls"].values():
         c["status"] = status
     return rep
+
+
+def run_play(tmp_path: Path, play: str, *flags: str, python: str = sys.executable) -> dict[str, int]:
+    """Run ``play`` against this machine (connection local, the project's ansible.cfg) and
+    return how many modules each task ran (Python starts, read from -vvv); the run must pass."""
+    book = tmp_path / "play.yml"
+    book.write_text(play)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_DISPLAY_SKIPPED_HOSTS="true")  # banners as tasks start
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-vvv",
+           "-e", f"ansible_python_interpreter={python}", *flags, str(book)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs: dict[str, int] = {}
+    task = ""
+    for line in proc.stdout.splitlines():
+        if line.startswith("TASK ["):
+            task = line[6:line.index("]")]
+        elif re.match(r"<localhost> EXEC .*python", line):
+            runs[task] = runs.get(task, 0) + 1
+    return runs
