@@ -82,7 +82,9 @@ def query_command(args: Mapping[str, Any]) -> str | None:
 
 def judge(args: Mapping[str, Any], output: str, check_mode: bool) -> dict[str, Any] | None:
     """The apt module's result from ``query_command``'s output, or None when it is not certain."""
-    names = _names(args) or []
+    names = _names(args)
+    if names is None:
+        return None  # query_command sends these to the module
     status: dict[str, str] = {}
     auto: set[str] = set()
     now = stamp = None

@@ -42,6 +42,10 @@ def test_anything_but_plain_names_present_or_absent_goes_to_the_module(args):
     assert mi_apt.query_command(args) is None
 
 
+def test_names_the_query_refuses_are_never_judged():
+    assert mi_apt.judge({"name": "clamav*"}, out("clamav installed"), True) is None
+
+
 def test_the_query_names_each_package_once_quoted():
     cmd = mi_apt.query_command({"name": "restic,auditd", "update_cache": True, "cache_valid_time": DAY})
     assert "dpkg-query -W -f='@pkg ${Package} ${db:Status-Status}\\n' -- restic auditd" in cmd
