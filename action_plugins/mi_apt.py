@@ -27,6 +27,7 @@ import re
 import shlex
 from typing import Any, Mapping
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 DOCUMENTATION = r"""
@@ -55,10 +56,6 @@ def _names(args: Mapping[str, Any]) -> list[str] | None:
         return None
     names = [str(v).strip() for v in value]
     return names if all(NAME_RE.match(n) for n in names) else None
-
-
-def _true(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on", "y", "t")
 
 
 def query_command(args: Mapping[str, Any]) -> str | None:
@@ -106,7 +103,7 @@ def judge(args: Mapping[str, Any], output: str, check_mode: bool) -> dict[str, A
     if not complete or now is None or stamp is None:
         return None
     valid = int(args.get("cache_valid_time") or 0)
-    refresh = _true(args.get("update_cache", args.get("update-cache", False))) or valid > 0
+    refresh = boolean(args.get("update_cache", args.get("update-cache", False)), strict=False) or valid > 0
     stale = refresh and stamp + valid < now
     if stale and not check_mode:
         return None  # the module would update the cache
@@ -116,7 +113,7 @@ def judge(args: Mapping[str, Any], output: str, check_mode: bool) -> dict[str, A
         if auto & set(names) and not check_mode:
             return None  # the module would mark them installed manually
         return {"changed": False, "cache_updated": stale, "cache_update_time": stamp}
-    gone = ("not-installed",) if _true(args.get("purge", False)) else ("not-installed", "config-files")
+    gone = ("not-installed",) if boolean(args.get("purge", False), strict=False) else ("not-installed", "config-files")
     if any(status.get(n, "not-installed") not in gone for n in names):
         return None
     return {"changed": False}

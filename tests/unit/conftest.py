@@ -1,4 +1,4 @@
-"""Unit tests import the filter plugins as plain modules."""
+"""Unit tests import the filter plugins and the action plugins as plain modules."""
 
 import datetime
 import functools
@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "filter_plugins"))
+sys.path.insert(0, str(ROOT / "action_plugins"))
 
 
 @functools.cache

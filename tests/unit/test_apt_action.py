@@ -3,15 +3,13 @@
 against this machine in check mode only (nothing is installed or removed here), side by
 side with the builtin, whose results it must repeat."""
 
-import importlib.util
 import json
 
 import pytest
-from conftest import ROOT, run_play
+from conftest import run_play
 
-_spec = importlib.util.spec_from_file_location("mi_apt_action", ROOT / "action_plugins/mi_apt.py")
-mi_apt = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mi_apt)
+import mi_apt
+
 
 NOW = 1_800_000_000
 DAY = 86400

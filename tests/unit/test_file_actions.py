@@ -3,16 +3,14 @@ a file already in place (action_plugins/mi_copy.py). The shortcut is judged by a
 function; the actions are run by ansible-playbook against this machine, side by side with
 the builtins, on the same files."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_play
+from conftest import run_play
 
-_spec = importlib.util.spec_from_file_location("mi_copy_action", ROOT / "action_plugins/mi_copy.py")
-mi_copy = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mi_copy)
+import mi_copy
+
 
 STAT = {"path": "/etc/mi/x.conf", "exists": True, "isreg": True, "islnk": False, "uid": 0, "gid": 4,
         "pw_name": "root", "gr_name": "adm", "mode": "0640", "size": 12}
