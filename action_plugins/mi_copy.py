@@ -10,10 +10,19 @@ ansible.builtin.copy's own action, with one change: when the ``stat`` shows a re
 other attribute (SELinux context, chattr attributes), the ``file`` module's answer is
 known, "unchanged", and is not asked. In every other case, and whenever the file's
 content differs, it is ansible.builtin.copy. Options: ansible.builtin.copy's.
+
+The ``stat`` itself (the destination's type, owner, group, mode and SHA-1) is asked with one
+shell command (GNU ``stat`` and ``sha1sum``, no Python) instead of the ``stat`` module, when
+the destination is an absolute path and its link is not to be followed; the answer is the
+module's for what ansible.builtin.copy reads (absent, or a regular file: type, owner, group,
+mode, size, checksum). A link, a directory, an owner without a name, an unreadable file or
+any output that is not exactly as expected sends the stat to the module as before.
 """
 
 from __future__ import annotations
 
+import shlex
+import stat as st
 from typing import Any, Mapping
 
 from ansible.plugins.action.copy import ActionModule as CopyAction
@@ -90,13 +99,54 @@ def unchanged_file_result(stat: Mapping[str, Any], args: Mapping[str, Any],
     return result
 
 
+def stat_command(path: str) -> str | None:
+    """The shell command whose output ``parse_stat`` reads for ``path``; None when only the module can."""
+    if not path.startswith("/") or "\n" in path:
+        return None
+    q = shlex.quote(path)
+    # lstat (GNU stat without -L): the raw mode in hex, ids, size, names; the SHA-1 of a regular file
+    return (f"if out=$(LC_ALL=C stat -c '%f %u %g %s %U %G' -- {q} 2>&1); then echo \"@stat $out\"; "
+            f"if [ -f {q} ] && [ ! -L {q} ]; then echo \"@sha1 $(sha1sum < {q})\"; fi; "
+            f"else case $out in *': No such file or directory') echo @absent;; esac; fi; echo @end")
+
+
+def parse_stat(output: str, path: str) -> dict[str, Any] | None:
+    """ansible.legacy.stat's ``stat`` (as ``_execute_remote_stat`` returns it) from ``stat_command``'s
+    output, for an absent path or a readable regular file; None for anything else (the module answers)."""
+    lines = output.splitlines()
+    if lines == ["@absent", "@end"]:
+        return {"exists": False, "checksum": "1"}
+    if len(lines) != 3 or lines[2] != "@end" or not lines[1].startswith("@sha1 "):
+        return None
+    fields = lines[0].split(" ")
+    sha1 = lines[1].split()
+    if len(fields) != 7 or fields[0] != "@stat" or len(sha1) != 3 or sha1[2] != "-":
+        return None
+    _, raw, uid, gid, size, owner, group = fields
+    try:
+        mode, uid_n, gid_n, size_n = int(raw, 16), int(uid), int(gid), int(size)
+    except ValueError:
+        return None
+    if not st.S_ISREG(mode) or "UNKNOWN" in (owner, group) or len(sha1[1]) != 40:
+        return None
+    return {"exists": True, "path": path, "mode": "%04o" % st.S_IMODE(mode), "isdir": False, "isreg": True,
+            "islnk": False, "uid": uid_n, "gid": gid_n, "size": size_n, "pw_name": owner, "gr_name": group,
+            "checksum": sha1[1]}
+
+
 class ActionModule(CopyAction):
     """ansible.builtin.copy that answers the file module's run itself when the stat proves it."""
 
     _mi_stat: dict[str, Any] | None = None
 
     def _execute_remote_stat(self, path, all_vars, follow, tmp=None, checksum=True):  # noqa: D102
-        stat = super()._execute_remote_stat(path, all_vars, follow, tmp=tmp, checksum=checksum)
+        stat = None
+        command = stat_command(path) if checksum and not follow and tmp is None else None
+        if command is not None:
+            out = self._low_level_execute_command(command, sudoable=True)
+            stat = parse_stat(out.get("stdout", ""), path) if out.get("rc") == 0 else None
+        if stat is None:
+            stat = super()._execute_remote_stat(path, all_vars, follow, tmp=tmp, checksum=checksum)
         self._mi_stat = dict(stat, path=path) if not follow else None
         return stat
 
