@@ -1,0 +1,132 @@
+"""Action mi_file: ansible.builtin.file, answered from one shell ``stat`` when nothing would change.
+
+The roles' ``file`` tasks make sure directories exist with an owner, group and mode, and that
+retired files are gone. On a compliant terminal (every audit, every second converge) each
+loop item is a whole Python start on the terminal (about 0.3 s, docs/BENCHMARKS.md,
+"Session 7") to learn what one ``stat`` shows. This action asks GNU ``stat`` in one shell
+command (no Python) and returns the file module's own result when it is certain:
+
+- ``state: directory`` (or ``file``, or no state) with an octal ``mode``, an ``owner`` and a
+  ``group`` (each optional): the path is a directory (a regular file) that is not a link,
+  with exactly those attributes;
+- ``state: absent``: the path does not exist.
+
+Anything else (a link, a symbolic mode, ``recurse``, ``src``, times, SELinux or chattr
+attributes, an owner without a name, any output that is not exactly as expected, async)
+runs ansible.builtin.file as it is. Options: ansible.builtin.file's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+import stat as st
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from ansible.plugins.action import ActionBase
+
+
+def _sibling(name: str) -> Any:
+    """Another of the project's action plugins as a module: ansible loads plugins by path, so
+    they cannot import each other by name."""
+    key = f"_mi_harden_action_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[key] = module
+    return sys.modules[key]
+
+
+_mode = _sibling("mi_copy")._mode  # mi_copy's readings of a mode, an owner and a group
+_same_id = _sibling("mi_copy")._same_id
+
+DOCUMENTATION = r"""
+name: mi_file
+short_description: ansible.builtin.file, answered from one shell stat when nothing would change
+description:
+  - The options and results of M(ansible.builtin.file). When O(state) is C(directory), C(file)
+    or C(absent) and the path already is as asked (type, owner, group, octal mode), the result
+    is given from one C(stat) command without running the module.
+  - Every other case runs M(ansible.builtin.file) unchanged.
+"""
+
+# file-module arguments this shortcut judges; any other one set -> the module runs
+_JUDGED = frozenset(("path", "dest", "name", "state", "mode", "owner", "group", "follow", "force",
+                     "unsafe_writes"))
+_TYPES = {"directory": st.S_ISDIR, "file": st.S_ISREG}
+
+
+def _path(args: Mapping[str, Any]) -> str | None:
+    value = args.get("path", args.get("dest", args.get("name")))
+    return value if isinstance(value, str) and value.startswith("/") and "\n" not in value else None
+
+
+def query_command(args: Mapping[str, Any]) -> str | None:
+    """The shell command whose output ``judge`` reads, or None when the module must run."""
+    if any(v is not None for k, v in args.items() if k not in _JUDGED):
+        return None
+    state = args.get("state") or "file"
+    path = _path(args)
+    if path is None or state not in (*_TYPES, "absent"):
+        return None
+    if args.get("mode") is not None and _mode(args["mode"]) is None:
+        return None  # a symbolic mode: only the module can judge it
+    q = shlex.quote(path)
+    return (f"if out=$(LC_ALL=C stat -c '%f %u %g %s %U %G' -- {q} 2>&1); then echo \"@stat $out\"; "
+            f"else case $out in *': No such file or directory') echo @absent;; esac; fi; echo @end")
+
+
+def judge(args: Mapping[str, Any], output: str, diff: bool = False) -> dict[str, Any] | None:
+    """The file module's result from ``query_command``'s output, or None when it is not certain."""
+    path = _path(args)
+    state = args.get("state") or "file"
+    lines = output.splitlines()
+    if path is None or not lines or lines[-1] != "@end" or len(lines) != 2:
+        return None
+    if state == "absent":
+        return {"changed": False, "path": path, "state": "absent"} if lines[0] == "@absent" else None
+    fields = lines[0].split(" ")
+    if state not in _TYPES or len(fields) != 7 or fields[0] != "@stat":
+        return None
+    _, raw, uid, gid, size, owner, group = fields
+    try:
+        mode, uid_n, gid_n, size_n = int(raw, 16), int(uid), int(gid), int(size)
+    except ValueError:
+        return None
+    if not _TYPES[state](mode) or "UNKNOWN" in (owner, group):
+        return None
+    if not _same_id(args.get("owner"), owner, uid_n) or not _same_id(args.get("group"), group, gid_n):
+        return None
+    if args.get("mode") is not None and _mode(args["mode"]) != st.S_IMODE(mode):
+        return None
+    result: dict[str, Any] = {"changed": False, "path": path}
+    if diff:
+        result["diff"] = {"before": {"path": path}, "after": {"path": path}}
+    result.update({"uid": uid_n, "gid": gid_n, "owner": owner, "group": group,
+                   "mode": "%04o" % st.S_IMODE(mode), "state": state, "size": size_n})
+    return result
+
+
+class ActionModule(ActionBase):
+    """ansible.builtin.file with its answer taken from a shell stat when that answer is certain."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):  # noqa: D102
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        command = None if self._task.async_val else query_command(args)
+        if command is not None:
+            out = self._low_level_execute_command(command, sudoable=True)
+            known = judge(args, out.get("stdout", ""), bool(self._task.diff)) if out.get("rc") == 0 else None
+            if known is not None:
+                result.update(known)
+                return result
+        result.update(self._execute_module(module_name="ansible.legacy.file", module_args=args,
+                                           task_vars=task_vars, wrap_async=self._task.async_val))
+        return result
