@@ -1,0 +1,133 @@
+"""Action mi_command: ansible.builtin.command for read-only commands, without Python on the terminal.
+
+The roles read the terminal's state with commands (``getent``, ``findmnt``, ``lsblk``,
+``sysctl``, ``systemd-analyze``...): about 30 runs in every audit and converge, each a whole
+Python start on the terminal (the command module, about 0.3 s, docs/BENCHMARKS.md,
+"Session 7") around a command that itself takes milliseconds. This action runs the same
+argument vector in one shell command over the connection (with ``become`` as the task asks)
+and returns the command module's own result: ``cmd``, ``stdout``, ``stderr`` (trailing
+newlines stripped; ``stdout_lines``, ``stderr_lines``), ``rc``, ``start``, ``end``, ``delta``, ``msg``, ``changed`` (true, as the
+module says; the roles' ``changed_when: false`` decides), and ``failed`` with
+"non-zero return code".
+
+It is for commands that change nothing: when anything in the answer is not as expected, the
+command runs again through the module. It runs the module instead, unchanged, for check mode
+(the module skips), async, ``chdir``, ``creates``, ``removes``, ``stdin``, ``executable``,
+``strip_empty_ends: false``, ``expand_argument_vars: false``, a task ``environment``, and an
+argument the module would expand (``$`` or a leading ``~``). Options: ansible.builtin.command's,
+without the free form (``cmd:`` or ``argv:``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import shlex
+from typing import Any, Mapping
+
+from ansible.plugins.action import ActionBase
+
+DOCUMENTATION = r"""
+name: mi_command
+short_description: ansible.builtin.command for read-only commands, without Python on the terminal
+description:
+  - The options and results of M(ansible.builtin.command), given O(cmd) or O(argv). The
+    argument vector runs in one shell command over the connection instead of through the
+    command module; the result is the module's.
+  - Check mode, async, O(chdir), O(creates), O(removes), O(stdin), a task environment and
+    arguments the module would expand run M(ansible.builtin.command) unchanged.
+  - Only for commands that change nothing (an unexpected answer runs the command again
+    through the module).
+"""
+
+_JUDGED = frozenset(("cmd", "argv", "strip_empty_ends", "expand_argument_vars", "stdin_add_newline"))
+_START, _END = "@mi-command-start", "@mi-command-end"
+_DATE = "date '+%Y-%m-%d %H:%M:%S.%6N'"
+
+
+def argv_of(args: Mapping[str, Any]) -> list[str] | None:
+    """The argument vector the command module would run, or None when only the module can say."""
+    if any(v is not None for k, v in args.items() if k not in _JUDGED):
+        return None
+    if args.get("strip_empty_ends", True) is not True or args.get("expand_argument_vars", True) is not True:
+        return None
+    if (args.get("cmd") is None) == (args.get("argv") is None):
+        return None
+    if args.get("cmd") is not None:
+        if not isinstance(args["cmd"], str):
+            return None
+        argv = shlex.split(args["cmd"])
+    else:
+        if not isinstance(args["argv"], list) or not all(isinstance(a, (str, int)) for a in args["argv"]):
+            return None
+        argv = [str(a) for a in args["argv"]]
+    if not argv or any("$" in a or a.startswith("~") or "\x00" in a for a in argv):
+        return None
+    return argv
+
+
+def shell_command(argv: list[str]) -> str:
+    """One shell command: the start time and the end time on stderr around the argument vector
+    (a line break before the end: the command's stderr may not end with one; the module strips
+    trailing line breaks anyway)."""
+    return (f"echo \"{_START} $({_DATE})\" >&2; {shlex.join(argv)} </dev/null; rc=$?; "
+            f"printf '\\n%s\\n' \"{_END} $({_DATE}) $rc\" >&2; exit 0")
+
+
+def _time(text: str) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        return None
+
+
+def judge(argv: list[str], stdout: str, stderr: str) -> dict[str, Any] | None:
+    """The command module's result from ``shell_command``'s output, or None when it is not certain."""
+    lines = stderr.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    starts = [i for i, line in enumerate(lines) if line.startswith(_START + " ")]
+    if len(starts) != 1 or not lines or not lines[-1].startswith(_END + " "):
+        return None
+    first = starts[0]
+    start = _time(lines[first][len(_START) + 1:])
+    end_text, _, rc_text = lines[-1][len(_END) + 1:].rpartition(" ")
+    end = _time(end_text)
+    if start is None or end is None or not rc_text.isdigit() or "\ufffd" in stdout + stderr:
+        return None
+    rc = int(rc_text)
+    if rc >= 126:
+        return None  # not found, not executable or killed: the module reports it its own way
+    err = "\n".join(lines[first + 1:-1])
+    result = {"changed": True, "stdout": stdout.rstrip("\r\n"), "stderr": err.rstrip("\r\n"), "rc": rc,
+              "cmd": argv, "start": str(start), "end": str(end), "delta": str(end - start),
+              "msg": "" if rc == 0 else "non-zero return code"}
+    if rc != 0:
+        result["failed"] = True
+    # what ansible's _execute_module adds to every module result with an output
+    result["stdout_lines"] = result["stdout"].splitlines()
+    result["stderr_lines"] = result["stderr"].splitlines()
+    return result
+
+
+class ActionModule(ActionBase):
+    """ansible.builtin.command answered by running the argument vector over the connection."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):  # noqa: D102
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        # a task environment (what ansible would put before the module's command) -> the module
+        plain = not (self._task.check_mode or self._task.async_val or self._compute_environment_string())
+        argv = argv_of(args) if plain else None
+        if argv is not None:
+            out = self._low_level_execute_command(shell_command(argv), sudoable=True)
+            known = judge(argv, out.get("stdout", ""), out.get("stderr", "")) if out.get("rc") == 0 else None
+            if known is not None:
+                result.update(known)
+                return result
+        result.update(self._execute_module(module_name="ansible.legacy.command", module_args=args,
+                                           task_vars=task_vars, wrap_async=self._task.async_val))
+        return result

@@ -1,0 +1,112 @@
+"""mi_command: ansible.builtin.command for read-only commands without Python on the terminal
+(action_plugins/mi_command.py). The pure parts are tested alone; the action is run by
+ansible-playbook against this machine, side by side with the builtin, on the same commands."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_play
+
+import mi_command
+
+# each case once through mi_command and once through ansible.builtin.command
+CASES = {
+    "argv": "{argv: [printf, 'a b\\n\\nc\\n\\n']}",
+    "cmd": "{cmd: \"sh -c 'echo out; echo err >&2; echo more err >&2'\"}",
+    "fails": "{cmd: \"sh -c 'echo why >&2; exit 3'\"}",
+    "stderr_without_newline": "{argv: [sh, -c, 'printf \"no newline\" >&2']}",
+    "quoted": "{cmd: \"printf '%s|' \\\"it's\\\" \\\"two words\\\"\"}",
+    "not_found": "{argv: [/nonexistent/program]}",
+    "variable": "{argv: [echo, $HOME]}",
+    "chdir": "{cmd: pwd, chdir: /}",
+}
+ANSWERED = {"argv", "cmd", "fails", "stderr_without_newline", "quoted"}
+TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?$")
+
+
+def _play(tmp_path: Path, *flags: str) -> tuple[dict, dict]:
+    tasks = ""
+    for name, args in CASES.items():
+        for kind, action in (("MI", "mi_command"), ("BUILTIN", "ansible.builtin.command")):
+            tasks += f"""
+    - name: {kind} {name}
+      {action}: {args}
+      register: r
+      changed_when: false
+      check_mode: false
+      ignore_errors: true
+    - name: KEEP {kind} {name}
+      ansible.builtin.set_fact: {{results: "{{{{ results | combine({{'{kind} {name}': r}}) }}}}"}}
+"""
+    play = f"""
+- name: mi_command and the builtin on the same commands
+  hosts: all
+  gather_facts: false
+  vars: {{results: {{}}}}
+  tasks:{tasks}
+    - name: RESULTS
+      ansible.builtin.copy:
+        content: "{{{{ results | to_json }}}}"
+        dest: "{tmp_path / 'results.json'}"
+        mode: "0600"
+      check_mode: false
+"""
+    runs = run_play(tmp_path, play, *flags)
+    return json.loads((tmp_path / "results.json").read_text()), runs
+
+
+@pytest.mark.parametrize("flags", [(), ("--check",)])
+def test_mi_command_returns_what_the_command_module_returns_without_running_it(tmp_path, flags):
+    results, runs = _play(tmp_path, *flags)
+    for name in CASES:
+        mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
+        for r in (mi, builtin):
+            r.pop("invocation", None)  # the module's echo of its arguments (-vvv)
+            if name in ANSWERED:  # the times of two runs differ; their form must not
+                assert TIME.match(r.pop("start")) and TIME.match(r.pop("end")), name
+                assert re.match(r"^\d+:\d\d:\d\d\.\d{6}$", r.pop("delta")), name
+            else:
+                for key in ("start", "end", "delta"):
+                    r.pop(key, None)
+        assert mi == builtin, name
+    assert results["MI argv"]["stdout"] == "a b\n\nc"
+    assert results["MI cmd"]["stderr"] == "err\nmore err"
+    assert results["MI fails"]["failed"] and results["MI fails"]["rc"] == 3
+    assert results["MI stderr_without_newline"]["stderr"] == "no newline"
+    assert results["MI quoted"]["stdout"] == "it's|two words|"
+    assert {n for n in CASES if runs.get(f"MI {n}", 0) == 0} == ANSWERED, runs
+    assert all(runs.get(f"BUILTIN {n}") == 1 for n in CASES), runs
+
+
+@pytest.mark.parametrize("args", [
+    {"cmd": "echo $HOME"}, {"argv": ["ls", "~root"]}, {"cmd": "true", "chdir": "/"}, {"cmd": "true", "creates": "/x"},
+    {"cmd": "true", "removes": "/x"}, {"cmd": "cat", "stdin": "x"}, {"cmd": "true", "executable": "/bin/bash"},
+    {"cmd": "true", "strip_empty_ends": False}, {"cmd": "true", "expand_argument_vars": False},
+    {"cmd": "true", "argv": ["true"]}, {}, {"cmd": ""}, {"_raw_params": "true"},
+])
+def test_anything_the_module_alone_can_judge_goes_to_it(args):
+    assert mi_command.argv_of(args) is None
+
+
+START = "@mi-command-start 2026-11-24 05:00:00.000001"
+END = "@mi-command-end 2026-11-24 05:00:01.500000 0"
+
+
+@pytest.mark.parametrize("stderr", [
+    "", START, END, f"{START}\n{START}\n\n{END}\n",  # a marker missing or twice
+    f"{START}\n\n@mi-command-end 2026-11-24 05:00:01.500000 127\n",  # not found: the module says it its way
+    f"{START}\n\n@mi-command-end 2026-11-24 05:00:01.500000 x\n",
+    f"{START}\n\n@mi-command-end yesterday 0\n",
+    f"{START}\nbad byte \ufffd\n{END}\n",  # undecodable output: the module's own decoding
+])
+def test_an_unexpected_answer_sends_the_command_to_the_module(stderr):
+    assert mi_command.judge(["true"], "", stderr) is None
+
+
+def test_noise_before_the_start_is_not_the_commands():
+    got = mi_command.judge(["true"], "out\n", f"sudo: a warning\n{START}\nerr\n\n{END}\n")
+    assert got == {"changed": True, "stdout": "out", "stderr": "err", "rc": 0, "cmd": ["true"],
+                   "start": "2026-11-24 05:00:00.000001", "end": "2026-11-24 05:00:01.500000",
+                   "delta": "0:00:01.499999", "msg": "", "stdout_lines": ["out"], "stderr_lines": ["err"]}
