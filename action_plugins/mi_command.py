@@ -21,6 +21,7 @@ without the free form (``cmd:`` or ``argv:``).
 from __future__ import annotations
 
 import datetime
+import re
 import shlex
 from typing import Any, Mapping
 
@@ -42,6 +43,7 @@ description:
 _JUDGED = frozenset(("cmd", "argv", "strip_empty_ends", "expand_argument_vars", "stdin_add_newline"))
 _START, _END = "@mi-command-start", "@mi-command-end"
 _DATE = "date '+%Y-%m-%d %H:%M:%S.%6N'"
+_CLOSED = re.compile(r"^Shared connection to \S+ closed\.\r?$")
 
 
 def argv_of(args: Mapping[str, Any]) -> list[str] | None:
@@ -85,6 +87,8 @@ def judge(argv: list[str], stdout: str, stderr: str) -> dict[str, Any] | None:
     lines = stderr.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    while lines and _CLOSED.match(lines[-1]):
+        lines.pop()  # what ssh and mitogen add after the command
     starts = [i for i, line in enumerate(lines) if line.startswith(_START + " ")]
     if len(starts) != 1 or not lines or not lines[-1].startswith(_END + " "):
         return None
@@ -123,7 +127,9 @@ class ActionModule(ActionBase):
         plain = not (self._task.check_mode or self._task.async_val or self._compute_environment_string())
         argv = argv_of(args) if plain else None
         if argv is not None:
-            out = self._low_level_execute_command(shell_command(argv), sudoable=True)
+            # in_data: without it ssh (and mitogen) would give the command a terminal for sudo,
+            # which merges stderr into stdout and turns line ends into CR LF
+            out = self._low_level_execute_command(shell_command(argv), sudoable=True, in_data=b"\n")
             known = judge(argv, out.get("stdout", ""), out.get("stderr", "")) if out.get("rc") == 0 else None
             if known is not None:
                 result.update(known)

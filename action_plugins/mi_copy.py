@@ -143,7 +143,7 @@ class ActionModule(CopyAction):
         stat = None
         command = stat_command(path) if checksum and not follow and tmp is None else None
         if command is not None:
-            out = self._low_level_execute_command(command, sudoable=True)
+            out = self._low_level_execute_command(command, sudoable=True, in_data=b"\n")  # no terminal: see mi_command
             stat = parse_stat(out.get("stdout", ""), path) if out.get("rc") == 0 else None
         if stat is None:
             stat = super()._execute_remote_stat(path, all_vars, follow, tmp=tmp, checksum=checksum)

@@ -122,7 +122,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         command = None if self._task.async_val else query_command(args)
         if command is not None:
-            out = self._low_level_execute_command(command, sudoable=True)
+            out = self._low_level_execute_command(command, sudoable=True, in_data=b"\n")  # no terminal: see mi_command
             known = judge(args, out.get("stdout", ""), bool(self._task.diff)) if out.get("rc") == 0 else None
             if known is not None:
                 result.update(known)

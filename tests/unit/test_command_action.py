@@ -110,3 +110,8 @@ def test_noise_before_the_start_is_not_the_commands():
     assert got == {"changed": True, "stdout": "out", "stderr": "err", "rc": 0, "cmd": ["true"],
                    "start": "2026-11-24 05:00:00.000001", "end": "2026-11-24 05:00:01.500000",
                    "delta": "0:00:01.499999", "msg": "", "stdout_lines": ["out"], "stderr_lines": ["err"]}
+
+
+def test_what_ssh_and_mitogen_add_after_the_command_is_not_the_commands():
+    got = mi_command.judge(["true"], "", f"{START}\n\n{END}\nShared connection to 10.0.0.9 closed.\r\n")
+    assert got is not None and got["stderr"] == "" and got["rc"] == 0
