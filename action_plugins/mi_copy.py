@@ -99,15 +99,28 @@ def unchanged_file_result(stat: Mapping[str, Any], args: Mapping[str, Any],
     return result
 
 
-def stat_command(path: str) -> str | None:
-    """The shell command whose output ``parse_stat`` reads for ``path``; None when only the module can."""
+def stat_command(path: str, checksum: bool = True) -> str | None:
+    """The shell command whose output ``parse_stat`` (and mi_file) reads for ``path``; None when
+    only the module can ask. Without ``checksum`` no SHA-1 line."""
     if not path.startswith("/") or "\n" in path:
         return None
     q = shlex.quote(path)
     # lstat (GNU stat without -L): the raw mode in hex, ids, size, names; the SHA-1 of a regular file
-    return (f"if out=$(LC_ALL=C stat -c '%f %u %g %s %U %G' -- {q} 2>&1); then echo \"@stat $out\"; "
-            f"if [ -f {q} ] && [ ! -L {q} ]; then echo \"@sha1 $(sha1sum < {q})\"; fi; "
+    sha1 = f"if [ -f {q} ] && [ ! -L {q} ]; then echo \"@sha1 $(sha1sum < {q})\"; fi; " if checksum else ""
+    return (f"if out=$(LC_ALL=C stat -c '%f %u %g %s %U %G' -- {q} 2>&1); then echo \"@stat $out\"; {sha1}"
             f"else case $out in *': No such file or directory') echo @absent;; esac; fi; echo @end")
+
+
+def stat_fields(line: str) -> tuple[int, int, int, int, str, str] | None:
+    """(raw mode, uid, gid, size, owner, group) from ``stat_command``'s ``@stat`` line; None when
+    the line is not exactly that or the owner or group has no name."""
+    fields = line.split(" ")
+    if len(fields) != 7 or fields[0] != "@stat" or "UNKNOWN" in fields[5:]:
+        return None
+    try:
+        return int(fields[1], 16), int(fields[2]), int(fields[3]), int(fields[4]), fields[5], fields[6]
+    except ValueError:
+        return None
 
 
 def parse_stat(output: str, path: str) -> dict[str, Any] | None:
@@ -118,19 +131,15 @@ def parse_stat(output: str, path: str) -> dict[str, Any] | None:
         return {"exists": False, "checksum": "1"}
     if len(lines) != 3 or lines[2] != "@end" or not lines[1].startswith("@sha1 "):
         return None
-    fields = lines[0].split(" ")
+    fields = stat_fields(lines[0])
     sha1 = lines[1].split()
-    if len(fields) != 7 or fields[0] != "@stat" or len(sha1) != 3 or sha1[2] != "-":
+    if fields is None or len(sha1) != 3 or sha1[2] != "-" or len(sha1[1]) != 40:
         return None
-    _, raw, uid, gid, size, owner, group = fields
-    try:
-        mode, uid_n, gid_n, size_n = int(raw, 16), int(uid), int(gid), int(size)
-    except ValueError:
-        return None
-    if not st.S_ISREG(mode) or "UNKNOWN" in (owner, group) or len(sha1[1]) != 40:
+    mode, uid, gid, size, owner, group = fields
+    if not st.S_ISREG(mode):
         return None
     return {"exists": True, "path": path, "mode": "%04o" % st.S_IMODE(mode), "isdir": False, "isreg": True,
-            "islnk": False, "uid": uid_n, "gid": gid_n, "size": size_n, "pw_name": owner, "gr_name": group,
+            "islnk": False, "uid": uid, "gid": gid, "size": size, "pw_name": owner, "gr_name": group,
             "checksum": sha1[1]}
 
 

@@ -19,7 +19,6 @@ runs ansible.builtin.file as it is. Options: ansible.builtin.file's.
 from __future__ import annotations
 
 import importlib.util
-import shlex
 import stat as st
 import sys
 from pathlib import Path
@@ -40,8 +39,8 @@ def _sibling(name: str) -> Any:
     return sys.modules[key]
 
 
-_mode = _sibling("mi_copy")._mode  # mi_copy's readings of a mode, an owner and a group
-_same_id = _sibling("mi_copy")._same_id
+_COPY = _sibling("mi_copy")  # its shell stat and its readings of a mode, an owner and a group
+_mode, _same_id = _COPY._mode, _COPY._same_id
 
 DOCUMENTATION = r"""
 name: mi_file
@@ -74,9 +73,7 @@ def query_command(args: Mapping[str, Any]) -> str | None:
         return None
     if args.get("mode") is not None and _mode(args["mode"]) is None:
         return None  # a symbolic mode: only the module can judge it
-    q = shlex.quote(path)
-    return (f"if out=$(LC_ALL=C stat -c '%f %u %g %s %U %G' -- {q} 2>&1); then echo \"@stat $out\"; "
-            f"else case $out in *': No such file or directory') echo @absent;; esac; fi; echo @end")
+    return _COPY.stat_command(path, checksum=False)
 
 
 def judge(args: Mapping[str, Any], output: str, diff: bool = False) -> dict[str, Any] | None:
@@ -88,15 +85,11 @@ def judge(args: Mapping[str, Any], output: str, diff: bool = False) -> dict[str,
         return None
     if state == "absent":
         return {"changed": False, "path": path, "state": "absent"} if lines[0] == "@absent" else None
-    fields = lines[0].split(" ")
-    if state not in _TYPES or len(fields) != 7 or fields[0] != "@stat":
+    fields = _COPY.stat_fields(lines[0])
+    if state not in _TYPES or fields is None:
         return None
-    _, raw, uid, gid, size, owner, group = fields
-    try:
-        mode, uid_n, gid_n, size_n = int(raw, 16), int(uid), int(gid), int(size)
-    except ValueError:
-        return None
-    if not _TYPES[state](mode) or "UNKNOWN" in (owner, group):
+    mode, uid_n, gid_n, size_n, owner, group = fields
+    if not _TYPES[state](mode):
         return None
     if not _same_id(args.get("owner"), owner, uid_n) or not _same_id(args.get("group"), group, gid_n):
         return None
