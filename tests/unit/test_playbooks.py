@@ -69,3 +69,36 @@ def test_roles_check_input_again_unless_an_audit_already_did():
         expr = env.compile_expression(inc["when"])
         for variables, runs in RUNS:
             assert bool(expr(**variables)) is runs, (role.name, variables)
+
+
+def _role_tasks():
+    """Every task of every role's task files, blocks opened, with the file it is in."""
+    def walk(tasks, path):
+        for task in tasks or []:
+            if "block" in task:
+                for part in ("block", "rescue", "always"):
+                    yield from walk(task.get(part), path)
+            else:
+                yield path, task
+    for path in sorted(ROOT.glob("roles/*/tasks/*.yml")):
+        yield from walk(yaml.safe_load(path.read_text()), path.relative_to(ROOT))
+
+
+def test_mi_command_runs_only_read_only_commands():
+    """mi_command runs a command again through the module when it cannot read the answer
+    (action_plugins/mi_command.py): a command that changes anything stays on the builtin."""
+    found = [(p, t) for p, t in _role_tasks() if "mi_command" in t]
+    assert found
+    for path, task in found:
+        assert task.get("changed_when") is False, f"{path}: {task['name']}: mi_command is for read-only commands"
+
+
+def test_stat_tasks_ask_only_what_the_roles_read():
+    """The stat module's mime type (file) and attributes (lsattr) are read by no role; with
+    them off mi_stat answers without a module run."""
+    found = [(p, t) for p, t in _role_tasks() if "mi_stat" in t or "ansible.builtin.stat" in t]
+    assert found
+    for path, task in found:
+        assert "mi_stat" in task, f"{path}: {task['name']}: use mi_stat"
+        assert task["mi_stat"].get("get_mime") is False and task["mi_stat"].get("get_attributes") is False, \
+            f"{path}: {task['name']}: get_mime and get_attributes off"
