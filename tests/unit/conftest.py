@@ -2,6 +2,7 @@
 
 import datetime
 import functools
+import json
 import os
 import re
 import subprocess
@@ -56,3 +57,35 @@ def run_play(tmp_path: Path, play: str, *flags: str, python: str = sys.executabl
         elif re.match(r"<localhost> EXEC .*(AnsiballZ_|python[\d.]* && sleep 0)", line):  # a module's payload
             runs[task] = runs.get(task, 0) + 1
     return runs
+
+
+def side_by_side(tmp_path: Path, cases: dict[str, str], mi: str, builtin: str, *flags: str,
+                 keys: str = "", strategy: str = "linear") -> tuple[dict, dict[str, int]]:
+    """Run each case's arguments once through the project's action ``mi`` and once through
+    ``builtin`` (tasks "MI <case>" and "BUILTIN <case>", each with the extra task ``keys``),
+    and return their registered results by task name and the module runs of ``run_play``."""
+    tasks = ""
+    for name, args in cases.items():
+        for kind, action in (("MI", mi), ("BUILTIN", builtin)):
+            tasks += f"""
+    - name: {kind} {name}
+      {action}: {args}
+      register: r{keys}
+    - name: KEEP {kind} {name}
+      ansible.builtin.set_fact: {{results: "{{{{ results | combine({{'{kind} {name}': r}}) }}}}"}}
+"""
+    play = f"""
+- name: {mi} and {builtin} side by side
+  hosts: all
+  gather_facts: false
+  vars: {{results: {{}}}}
+  tasks:{tasks}
+    - name: RESULTS
+      ansible.builtin.copy:
+        content: "{{{{ results | to_json }}}}"
+        dest: "{tmp_path / 'results.json'}"
+        mode: "0600"
+      check_mode: false
+"""
+    runs = run_play(tmp_path, play, *flags, strategy=strategy)
+    return json.loads((tmp_path / "results.json").read_text()), runs

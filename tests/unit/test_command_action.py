@@ -2,12 +2,11 @@
 (action_plugins/mi_command.py). The pure parts are tested alone; the action is run by
 ansible-playbook against this machine, side by side with the builtin, on the same commands."""
 
-import json
 import re
 from pathlib import Path
 
 import pytest
-from conftest import run_play
+from conftest import side_by_side
 
 import mi_command
 
@@ -27,34 +26,8 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?$")
 
 
 def _play(tmp_path: Path, *flags: str, strategy: str = "linear") -> tuple[dict, dict]:
-    tasks = ""
-    for name, args in CASES.items():
-        for kind, action in (("MI", "mi_command"), ("BUILTIN", "ansible.builtin.command")):
-            tasks += f"""
-    - name: {kind} {name}
-      {action}: {args}
-      register: r
-      changed_when: false
-      check_mode: false
-      ignore_errors: true
-    - name: KEEP {kind} {name}
-      ansible.builtin.set_fact: {{results: "{{{{ results | combine({{'{kind} {name}': r}}) }}}}"}}
-"""
-    play = f"""
-- name: mi_command and the builtin on the same commands
-  hosts: all
-  gather_facts: false
-  vars: {{results: {{}}}}
-  tasks:{tasks}
-    - name: RESULTS
-      ansible.builtin.copy:
-        content: "{{{{ results | to_json }}}}"
-        dest: "{tmp_path / 'results.json'}"
-        mode: "0600"
-      check_mode: false
-"""
-    runs = run_play(tmp_path, play, *flags, strategy=strategy)
-    return json.loads((tmp_path / "results.json").read_text()), runs
+    keys = "\n      changed_when: false\n      check_mode: false\n      ignore_errors: true"
+    return side_by_side(tmp_path, CASES, "mi_command", "ansible.builtin.command", *flags, keys=keys, strategy=strategy)
 
 
 @pytest.mark.parametrize(("flags", "strategy"), [((), "linear"), (("--check",), "linear"), ((), "mitogen_linear")])

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import run_play
+from conftest import run_play, side_by_side
 
 import mi_copy
 import mi_file
@@ -181,33 +181,10 @@ def _file_play(tmp_path: Path, *flags: str) -> tuple[dict, dict]:
     f.chmod(0o640)
     if not (tmp_path / "link").is_symlink():
         (tmp_path / "link").symlink_to(d)
-    tasks = ""
-    for name, args in FILE_CASES.items():
-        args = args.replace("{d}", str(d)).replace("{f}", str(f)).replace("{link}", str(tmp_path / "link"))
-        for kind, action in (("MI", "mi_file"), ("BUILTIN", "ansible.builtin.file")):
-            tasks += f"""
-    - name: {kind} {name}
-      {action}: {args}
-      register: r
-      ignore_errors: true  # file_is_a_dir fails, as it must, both ways
-    - name: KEEP {kind} {name}
-      ansible.builtin.set_fact: {{results: "{{{{ results | combine({{'{kind} {name}': r}}) }}}}"}}
-"""
-    play = f"""
-- name: mi_file and the builtin on the same paths
-  hosts: all
-  gather_facts: false
-  vars: {{results: {{}}}}
-  tasks:{tasks}
-    - name: RESULTS
-      ansible.builtin.copy:
-        content: "{{{{ results | to_json }}}}"
-        dest: "{tmp_path / 'results.json'}"
-        mode: "0600"
-      check_mode: false
-"""
-    runs = run_play(tmp_path, play, *flags)
-    return json.loads((tmp_path / "results.json").read_text()), runs
+    cases = {name: args.replace("{d}", str(d)).replace("{f}", str(f)).replace("{link}", str(tmp_path / "link"))
+             for name, args in FILE_CASES.items()}
+    # file_is_a_dir fails, as it must, both ways
+    return side_by_side(tmp_path, cases, "mi_file", "ansible.builtin.file", *flags, keys="\n      ignore_errors: true")
 
 
 @pytest.mark.parametrize("flags", [("--check",), ("--check", "--diff"), ()])

@@ -3,12 +3,11 @@
 side by side with the builtin, on the same paths of every kind."""
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 import pytest
-from conftest import run_play
+from conftest import side_by_side
 
 import mi_stat
 
@@ -50,31 +49,8 @@ def _play(tmp_path: Path, *flags: str, strategy: str = "linear") -> tuple[dict, 
     t = tmp_path / "t"
     t.mkdir(exist_ok=True)
     _tree(t)
-    tasks = ""
-    for name, args in CASES.items():
-        for kind, action in (("MI", "mi_stat"), ("BUILTIN", "ansible.builtin.stat")):
-            tasks += f"""
-    - name: {kind} {name}
-      {action}: {args.replace("{t}", str(t))}
-      register: r
-    - name: KEEP {kind} {name}
-      ansible.builtin.set_fact: {{results: "{{{{ results | combine({{'{kind} {name}': r}}) }}}}"}}
-"""
-    play = f"""
-- name: mi_stat and the builtin on the same paths
-  hosts: all
-  gather_facts: false
-  vars: {{results: {{}}}}
-  tasks:{tasks}
-    - name: RESULTS
-      ansible.builtin.copy:
-        content: "{{{{ results | to_json }}}}"
-        dest: "{tmp_path / 'results.json'}"
-        mode: "0600"
-      check_mode: false
-"""
-    runs = run_play(tmp_path, play, *flags, strategy=strategy)
-    return json.loads((tmp_path / "results.json").read_text()), runs
+    cases = {name: args.replace("{t}", str(t)) for name, args in CASES.items()}
+    return side_by_side(tmp_path, cases, "mi_stat", "ansible.builtin.stat", *flags, strategy=strategy)
 
 
 @pytest.mark.parametrize(("flags", "strategy"), [(("--check",), "linear"), ((), "mitogen_linear")])
