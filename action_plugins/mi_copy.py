@@ -66,15 +66,18 @@ def unchanged_file_result(stat: Mapping[str, Any], args: Mapping[str, Any],
     """The file module's result for ``args`` if the ``stat`` proves it would change nothing, else None.
 
     ``stat`` is ansible.legacy.stat's ``stat`` of the destination, ``args`` the arguments
-    ansible.builtin.copy gives the file module when the checksums match, ``diff`` whether the
-    task runs with --diff (the file module then returns its empty before/after).
+    ansible.builtin.copy gives the file module when the checksums match (or mi_file's task:
+    ``state`` file, the default, or directory), ``diff`` whether the task runs with --diff
+    (the file module then returns its empty before/after).
     """
     path = args.get("dest") or args.get("path")
-    if not path or args.get("state", "file") != "file" or args.get("recurse"):
+    state = args.get("state") or "file"
+    if not path or state not in ("file", "directory") or args.get("recurse"):
         return None
     if any(v is not None for k, v in args.items() if k not in _JUDGED):
         return None
-    if stat.get("path") != path or not stat.get("exists") or not stat.get("isreg") or stat.get("islnk"):
+    kind = "isreg" if state == "file" else "isdir"
+    if stat.get("path") != path or not stat.get("exists") or not stat.get(kind) or stat.get("islnk"):
         return None
     if not _same_id(args.get("owner"), stat.get("pw_name"), stat.get("uid")):
         return None
@@ -86,7 +89,7 @@ def unchanged_file_result(stat: Mapping[str, Any], args: Mapping[str, Any],
     result = {
         "changed": False,
         "path": path,
-        "state": "file",
+        "state": state,
         "uid": stat.get("uid"),
         "gid": stat.get("gid"),
         "owner": stat.get("pw_name"),

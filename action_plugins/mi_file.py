@@ -39,8 +39,8 @@ def _sibling(name: str) -> Any:
     return sys.modules[key]
 
 
-_COPY = _sibling("mi_copy")  # its shell stat and its readings of a mode, an owner and a group
-_mode, _same_id = _COPY._mode, _COPY._same_id
+_COPY = _sibling("mi_copy")  # its shell stat, its judgement of a stat and its reading of a mode
+_mode = _COPY._mode
 
 DOCUMENTATION = r"""
 name: mi_file
@@ -55,7 +55,6 @@ description:
 # file-module arguments this shortcut judges; any other one set -> the module runs
 _JUDGED = frozenset(("path", "dest", "name", "state", "mode", "owner", "group", "follow", "force",
                      "unsafe_writes"))
-_TYPES = {"directory": st.S_ISDIR, "file": st.S_ISREG}
 
 
 def _path(args: Mapping[str, Any]) -> str | None:
@@ -69,7 +68,7 @@ def query_command(args: Mapping[str, Any]) -> str | None:
         return None
     state = args.get("state") or "file"
     path = _path(args)
-    if path is None or state not in (*_TYPES, "absent"):
+    if path is None or state not in ("directory", "file", "absent"):
         return None
     if args.get("mode") is not None and _mode(args["mode"]) is None:
         return None  # a symbolic mode: only the module can judge it
@@ -86,21 +85,14 @@ def judge(args: Mapping[str, Any], output: str, diff: bool = False) -> dict[str,
     if state == "absent":
         return {"changed": False, "path": path, "state": "absent"} if lines[0] == "@absent" else None
     fields = _COPY.stat_fields(lines[0])
-    if state not in _TYPES or fields is None:
+    if fields is None:
         return None
-    mode, uid_n, gid_n, size_n, owner, group = fields
-    if not _TYPES[state](mode):
-        return None
-    if not _same_id(args.get("owner"), owner, uid_n) or not _same_id(args.get("group"), group, gid_n):
-        return None
-    if args.get("mode") is not None and _mode(args["mode"]) != st.S_IMODE(mode):
-        return None
-    result: dict[str, Any] = {"changed": False, "path": path}
-    if diff:
-        result["diff"] = {"before": {"path": path}, "after": {"path": path}}
-    result.update({"uid": uid_n, "gid": gid_n, "owner": owner, "group": group,
-                   "mode": "%04o" % st.S_IMODE(mode), "state": state, "size": size_n})
-    return result
+    mode, uid, gid, size, owner, group = fields
+    stat = {"exists": True, "path": path, "mode": "%04o" % st.S_IMODE(mode), "isreg": st.S_ISREG(mode),
+            "isdir": st.S_ISDIR(mode), "islnk": st.S_ISLNK(mode), "uid": uid, "gid": gid, "size": size,
+            "pw_name": owner, "gr_name": group}
+    # the file module's answer from a stat: mi_copy's judgement, for a directory as for a file
+    return _COPY.unchanged_file_result(stat, {**{k: v for k, v in args.items() if k != "name"}, "path": path}, diff)
 
 
 class ActionModule(ActionBase):
