@@ -1,0 +1,88 @@
+"""Action mi_slurp: ansible.builtin.slurp without a module run on the terminal.
+
+The roles read the small state files their timers write (the last scan, backup, integrity
+check, pull run, the applied ruleset) and a few system files: about ten slurp runs per audit,
+each a whole module run (Python and ``ansible.module_utils`` on the terminal) to read a file.
+This action reads it with ``base64 -w0`` in one shell command (with ``become`` as the task
+asks) and returns the module's result: ``content`` (base64, the same alphabet and padding as
+Python's ``base64.b64encode``), ``source`` and ``encoding: base64``.
+
+A path that is not absolute or that the module would expand (``~``, ``$``), a file that is
+missing, unreadable or a directory (the module's own error, with its exception), async or
+any unexpected output run ansible.builtin.slurp unchanged. Options: ansible.builtin.slurp's.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Mapping
+
+from ansible.plugins.action import ActionBase
+
+DOCUMENTATION = r"""
+name: mi_slurp
+short_description: ansible.builtin.slurp without a module run on the terminal
+description:
+  - The options and results of M(ansible.builtin.slurp). A readable file at an absolute path
+    is read with C(base64 -w0) in one shell command; the result is the module's.
+  - A missing or unreadable file, a directory, a path with C(~) or C($) and async run
+    M(ansible.builtin.slurp) unchanged (its own error message).
+"""
+
+_MARK = "@mi-slurp"
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def source_of(args: Mapping[str, Any]) -> str | None:
+    """The path the module would read, or None when only the module can say."""
+    if any(v is not None for k, v in args.items() if k not in ("src", "path")):
+        return None
+    paths = [args[k] for k in ("src", "path") if args.get(k) is not None]
+    if len(paths) != 1 or not isinstance(paths[0], str):
+        return None
+    path = paths[0]
+    if not path.startswith("/") or "$" in path or "\x00" in path or "\n" in path:
+        return None
+    return path
+
+
+def command(path: str) -> str:
+    """The file in base64 between two marker lines, when it is a readable non-directory."""
+    p = shlex.quote(path)
+    return (f"if [ -r {p} ] && [ ! -d {p} ]; then echo '{_MARK}'; base64 -w0 < {p} && echo && echo '{_MARK}-end'; "
+            "fi; exit 0")
+
+
+def judge(path: str, stdout: str) -> dict[str, Any] | None:
+    """The module's result from ``command``'s output, or None when the module must answer."""
+    lines = [line.rstrip("\r") for line in stdout.split("\n")]
+    while lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != 3 or lines[0] != _MARK or lines[2] != f"{_MARK}-end" or not _BASE64.match(lines[1]) \
+            or len(lines[1]) % 4:
+        return None
+    return {"changed": False, "content": lines[1], "source": path, "encoding": "base64"}
+
+
+class ActionModule(ActionBase):
+    """ansible.builtin.slurp answered by base64 over the connection."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):  # noqa: D102
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        path = None if self._task.async_val else source_of(args)
+        if path is not None:
+            # in_data: no terminal for sudo (ssh -tt and mitogen would turn line ends into CR LF)
+            out = self._low_level_execute_command(command(path), sudoable=True, in_data=b"\n")
+            known = judge(path, out.get("stdout", "")) if out.get("rc") == 0 else None
+            if known is not None:
+                result.update(known)
+                return result
+        result.update(self._execute_module(module_name="ansible.legacy.slurp", module_args=args,
+                                           task_vars=task_vars, wrap_async=self._task.async_val))
+        return result

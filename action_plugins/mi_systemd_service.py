@@ -1,0 +1,178 @@
+"""Action mi_systemd_service: ansible.builtin.systemd_service without a module run when the unit is in order.
+
+The roles keep about twenty units enabled, started, stopped or masked; every audit and every
+converge asks systemd_service about each, and each answer is a whole module run on the
+terminal (Python, ``ansible.module_utils``, about 0.35 s of wall time, docs/BENCHMARKS.md,
+"Session 13") around two or three ``systemctl`` calls. This action makes the module's own
+calls (``daemon-reload`` when asked and not in check mode, ``show``, ``is-enabled``) in one
+shell command over the connection, with ``become`` as the task asks, and parses them with
+the module's own parser. When the unit already is as the task asks, the result is the
+module's, key for key (``name``, ``changed: false``, ``status``, ``enabled``, ``state``); a task
+with only a name gets the unit's status, as from the module.
+
+Anything else runs ansible.builtin.systemd_service unchanged: a unit that must change (the
+module changes it, or says it would in check mode), ``restarted``/``reloaded``, a unit not
+found or with a load error, a disabled unit with an init script as well, user or global scope, ``force``,
+``no_block``, ``daemon_reexec``, async, a name with a glob or a quote, any unexpected output.
+Options: ansible.builtin.systemd_service's.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Mapping
+
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.modules.systemd_service import is_deactivating_service, is_running_service, parse_systemctl_show, \
+    request_was_ignored
+from ansible.plugins.action import ActionBase
+
+DOCUMENTATION = r"""
+name: mi_systemd_service
+short_description: ansible.builtin.systemd_service without a module run when the unit is in order
+description:
+  - The options and results of M(ansible.builtin.systemd_service). The module's own systemctl
+    calls run in one shell command; when the unit is as the task asks, the result is the module's.
+  - A unit that must change, restarted/reloaded, a missing unit, SysV links, another scope,
+    force, no_block, daemon_reexec and async run M(ansible.builtin.systemd_service) unchanged.
+"""
+
+_KNOWN = frozenset(("name", "service", "unit", "state", "enabled", "masked", "daemon_reload", "daemon-reload",
+                    "daemon_reexec", "daemon-reexec", "scope", "no_block", "force"))
+_MARK = "@mi-systemd"
+_CLOSED = re.compile(r"^Shared connection to \S+ closed\.\r?$")  # what ssh adds on stderr
+# systemctl is-enabled -l answers that the module reads as "not enabled" (ansible.modules.systemd_service)
+_NOT_ENABLED = ("enabled-runtime", "indirect", "alias")
+
+
+def _flag(args: Mapping[str, Any], *names: str) -> bool | None:
+    """The boolean option under any of ``names`` (None when unset); TypeError when not a boolean."""
+    values = [args[n] for n in names if args.get(n) is not None]
+    return boolean(values[0], strict=True) if values else None
+
+
+def request(args: Mapping[str, Any], check_mode: bool) -> dict[str, Any] | None:
+    """What the module would do, as {unit, state, enabled, masked, reload}, or None when only
+    the module can answer."""
+    if any(v is not None for k, v in args.items() if k not in _KNOWN):
+        return None
+    names = [args[n] for n in ("name", "service", "unit") if args.get(n) is not None]
+    if len(names) != 1 or not isinstance(names[0], str):
+        return None
+    unit = names[0]
+    if not unit or any(c in unit for c in "*?['\\\n") or unit.startswith("-"):
+        return None  # globs (the module refuses them), quotes (its own quoting), options
+    try:
+        enabled, masked = _flag(args, "enabled"), _flag(args, "masked")
+        reload = _flag(args, "daemon_reload", "daemon-reload") or False
+        if _flag(args, "daemon_reexec", "daemon-reexec") or _flag(args, "no_block") or _flag(args, "force"):
+            return None
+    except TypeError:
+        return None  # the module says what is wrong with it
+    if args.get("scope", "system") != "system":
+        return None
+    state = args.get("state")
+    if state not in (None, "started", "stopped"):
+        return None  # restarted and reloaded always act
+    return {"unit": unit, "state": state, "enabled": enabled, "masked": masked, "reload": reload and not check_mode}
+
+
+def command(req: Mapping[str, Any]) -> str:
+    """One shell command: the module's systemctl calls for ``req``, each output after a marker
+    line and followed by its exit status."""
+    unit = shlex.quote(req["unit"])
+    steps = []
+    if req["reload"]:
+        steps.append(f"systemctl daemon-reload >/dev/null 2>&1 || {{ echo '{_MARK}-reload-failed'; exit 0; }}")
+    steps.append(f"echo '{_MARK} show'; systemctl show {unit}; echo \"{_MARK}-rc $?\"")
+    if req["masked"] is not None:
+        steps.append(f"echo '{_MARK} is-enabled'; systemctl is-enabled {unit}; echo \"{_MARK}-rc $?\"")
+    if req["enabled"] is not None:
+        steps.append(f"echo '{_MARK} is-enabled-l'; systemctl is-enabled {unit} -l; echo \"{_MARK}-rc $?\"")
+    steps.append(f"if [ -e /etc/init.d/{unit} ]; then echo '{_MARK} initd'; fi")
+    return "; ".join(steps) + "; exit 0"
+
+
+def sections(stdout: str) -> dict[str, tuple[str, int]] | None:
+    """{call: (its output, its exit status)} from ``command``'s output, or None when unreadable."""
+    found: dict[str, tuple[str, int]] = {}
+    name, lines = None, []
+    for line in stdout.split("\n"):
+        line = line.rstrip("\r")
+        if line.startswith(f"{_MARK} "):
+            if name is not None:
+                return None
+            name, lines = line[len(_MARK) + 1:], []
+            if name == "initd":
+                found[name], name = ("", 0), None
+        elif line.startswith(f"{_MARK}-rc "):
+            rc = line[len(_MARK) + 4:]
+            if name is None or not rc.isdigit():
+                return None
+            found[name], name = ("\n".join(lines) + "\n" if lines else "", int(rc)), None
+        elif line.startswith(_MARK):
+            return None  # the daemon-reload failed: the module says how
+        elif name is not None:
+            lines.append(line)
+    return None if name is not None or "show" not in found else found
+
+
+def judge(req: Mapping[str, Any], stdout: str, stderr: str) -> dict[str, Any] | None:
+    """The module's result when the unit already is as asked, else None (the module must run)."""
+    found = sections(stdout)
+    said = [line for line in stderr.splitlines() if line.strip() and not _CLOSED.match(line)]
+    if found is None or said:
+        return None  # systemctl's stderr: the module reads it
+    out, rc = found["show"]
+    if rc != 0 or not out or request_was_ignored(out):
+        return None
+    status = parse_systemctl_show(out.split("\n"))
+    if status.get("LoadState", "not-found") == "not-found" or (status["LoadState"] != "masked" and "LoadError" in status):
+        return None
+    result: dict[str, Any] = {"name": req["unit"], "changed": False, "status": status}
+    if req["masked"] is not None:
+        if "is-enabled" not in found or (found["is-enabled"][0].strip() == "masked") != req["masked"]:
+            return None
+    if req["enabled"] is not None:
+        if "is-enabled-l" not in found:
+            return None
+        out_l, rc_l = found["is-enabled-l"]
+        if rc_l == 1 and "initd" in found:
+            return None  # an init script as well: the module asks the SysV links
+        enabled = rc_l == 0 and out_l.rstrip() not in _NOT_ENABLED
+        if enabled != req["enabled"]:
+            return None
+        result["enabled"] = enabled
+    if req["state"] is not None:
+        if "ActiveState" not in status:
+            return None
+        if req["state"] == "started" and not is_running_service(status):
+            return None
+        if req["state"] == "stopped" and (is_running_service(status) or is_deactivating_service(status)):
+            return None
+        result["state"] = req["state"]
+    return result
+
+
+class ActionModule(ActionBase):
+    """ansible.builtin.systemd_service answered by systemctl over the connection when nothing changes."""
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):  # noqa: D102
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        req = None if self._task.async_val else request(args, bool(self._task.check_mode))
+        if req is not None:
+            # in_data: no terminal for sudo (ssh -tt and mitogen would merge stderr into stdout)
+            out = self._low_level_execute_command(command(req), sudoable=True, in_data=b"\n")
+            known = judge(req, out.get("stdout", ""), out.get("stderr", "")) if out.get("rc") == 0 else None
+            if known is not None:
+                result.update(known)
+                return result
+        result.update(self._execute_module(module_name="ansible.legacy.systemd_service", module_args=args,
+                                           task_vars=task_vars, wrap_async=self._task.async_val))
+        return result

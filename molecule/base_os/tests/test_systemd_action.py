@@ -1,0 +1,184 @@
+"""mi_systemd_service (action_plugins/mi_systemd_service.py) returns what
+ansible.builtin.systemd_service returns, on a terminal where systemd is PID 1, and runs no
+module when the unit already is as the task asks.
+
+Each case runs as BUILTIN (the module), MI (the project's action) and AGAIN (the module once
+more): the results must be equal key for key; in ``status`` (the whole ``systemctl show``)
+values that differ between BUILTIN and AGAIN (timestamps, dependency lists in another order)
+are left out, and lists are compared as sets of words. Module runs are counted from -vvv
+("Using module file"). The units are the test's own, under /etc/systemd/system and
+/usr/local/lib/systemd/system, and are removed at the end.
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+UNITS = ["mi-sbs-on", "mi-sbs-off", "mi-sbs-masked", "mi-sbs-change", "mi-sbs-initd"]
+
+SETUP = """
+- name: Units of the side-by-side test in known states
+  hosts: "{host}"
+  gather_facts: false
+  tasks:
+    - name: Unit files
+      ansible.builtin.copy:
+        dest: "{{{{ '/usr/local/lib/systemd/system' if item == 'mi-sbs-masked' else '/etc/systemd/system' }}}}/{{{{ item }}}}.service"
+        mode: "0644"
+        content: |
+          [Unit]
+          Description={{ a description that starts with a brace
+          [Service]
+          Type=oneshot
+          RemainAfterExit=yes
+          ExecStart=/bin/true
+          [Install]
+          WantedBy=multi-user.target
+      loop: {units}
+    - name: An init script beside one unit (the module asks its SysV links)
+      ansible.builtin.copy:
+        dest: /etc/init.d/mi-sbs-initd
+        mode: "0755"
+        content: |
+          #!/bin/sh
+          ### BEGIN INIT INFO
+          # Provides:          mi-sbs-initd
+          # Required-Start:
+          # Required-Stop:
+          # Default-Start:     2 3 4 5
+          # Default-Stop:      0 1 6
+          # Short-Description: side-by-side test
+          ### END INIT INFO
+          exit 0
+    - name: States
+      ansible.builtin.shell: |
+        set -e
+        systemctl daemon-reload
+        systemctl enable --now mi-sbs-on
+        systemctl disable --now mi-sbs-off mi-sbs-change mi-sbs-initd
+        systemctl mask mi-sbs-masked
+      changed_when: false
+"""
+
+CLEANUP = """
+- name: Remove the units of the side-by-side test
+  hosts: "{host}"
+  gather_facts: false
+  tasks:
+    - name: Remove
+      ansible.builtin.shell: |
+        systemctl disable --now {names} || true
+        systemctl unmask mi-sbs-masked || true
+        rm -f /etc/systemd/system/mi-sbs-*.service /usr/local/lib/systemd/system/mi-sbs-*.service /etc/init.d/mi-sbs-initd
+        systemctl daemon-reload
+      changed_when: true
+"""
+
+# case -> (arguments, runs the module in a converge, runs the module in check mode)
+CASES = {
+    "enabled_started": ({"name": "mi-sbs-on", "enabled": True, "state": "started"}, False, False),
+    "with_daemon_reload": ({"name": "mi-sbs-on", "enabled": True, "state": "started", "daemon_reload": True},
+                           False, False),
+    "disabled_stopped": ({"name": "mi-sbs-off", "enabled": False, "state": "stopped"}, False, False),
+    "masked": ({"name": "mi-sbs-masked", "masked": True}, False, False),
+    "not_masked": ({"name": "mi-sbs-on", "masked": False}, False, False),
+    "alias_and_string_boolean": ({"unit": "mi-sbs-on.service", "enabled": "yes"}, False, False),
+    "state_only": ({"name": "mi-sbs-on", "state": "started"}, False, False),
+    "status_only": ({"name": "mi-sbs-off"}, False, False),
+    "static_unit": ({"name": "systemd-journald", "enabled": True, "state": "started"}, False, False),
+    "init_script_disabled": ({"name": "mi-sbs-initd", "enabled": False}, True, True),
+    "restarted": ({"name": "mi-sbs-on", "state": "restarted"}, True, True),
+    "missing_unit": ({"name": "mi-sbs-none", "state": "started"}, True, True),
+    # check mode only: a converge would change the unit between the three runs
+    "must_start": ({"name": "mi-sbs-change", "enabled": True, "state": "started"}, None, True),
+    "must_mask": ({"name": "mi-sbs-off", "masked": True}, None, True),
+}
+
+
+def _playbook(tmp_path: Path, name: str, text: str, *flags: str) -> str:
+    book = tmp_path / name
+    book.write_text(text)
+    env = dict(os.environ, ANSIBLE_DISPLAY_SKIPPED_HOSTS="true", ANSIBLE_NOCOLOR="1")  # banners as tasks start
+    proc = subprocess.run(["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], *flags, str(book)],
+                          env=env, capture_output=True, text=True, check=False,
+                          timeout=1200)  # a hang guard, not a timing test
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+
+def _side_by_side(tmp_path: Path, host: str, check: bool) -> tuple[dict, set]:
+    out = tmp_path / f"results-{check}.json"
+    tasks = []
+    for name, (args, in_converge, _) in CASES.items():
+        if not check and in_converge is None:
+            continue
+        for kind, action in (("BUILTIN", "ansible.builtin.systemd_service"), ("MI", "mi_systemd_service"),
+                             ("AGAIN", "ansible.builtin.systemd_service")):
+            tasks.append({"name": f"{kind} {name}", action: args, "register": "r",
+                          "ignore_errors": name == "missing_unit"})
+            tasks.append({"name": f"KEEP {kind} {name}",
+                          "ansible.builtin.set_fact": {"results": "{{ results | combine({'%s %s': r}) }}" % (kind, name)}})
+    tasks.append({"name": "RESULTS", "ansible.builtin.copy": {"content": "{{ results | to_json }}", "dest": str(out),
+                                                               "mode": "0600"},
+                  "delegate_to": "localhost", "become": False, "check_mode": False})
+    play = [{"name": "mi_systemd_service beside ansible.builtin.systemd_service", "hosts": host,
+             "gather_facts": False, "vars": {"results": {}}, "tasks": tasks}]
+    log = _playbook(tmp_path, f"sbs-{check}.yml", yaml.safe_dump(play, sort_keys=False), "-vvv",
+                    *(["--check"] if check else []))
+    module_runs, task = set(), ""
+    for line in log.splitlines():
+        if line.startswith("TASK ["):
+            task = line[6:line.index("]")]
+        elif line.startswith("Using module file") and task.startswith("MI "):
+            module_runs.add(task[3:])
+    return json.loads(out.read_text()), module_runs
+
+
+def _words(value) -> list:
+    return sorted(str(value).split())
+
+
+@pytest.fixture(scope="module")
+def units(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("systemd")
+    host = "all"  # the scenario's one instance
+    yield tmp_path, host
+    _playbook(tmp_path, "cleanup.yml", CLEANUP.format(host=host, names=" ".join(UNITS)))
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check_mode", "converge"])
+def test_mi_systemd_service_returns_the_modules_result(units, check):
+    tmp_path, host = units
+    _playbook(tmp_path, "setup.yml", SETUP.format(host=host, units=json.dumps(UNITS)))
+    results, module_runs = _side_by_side(tmp_path, host, check)
+    compared = 0
+    for name, (_, in_converge, in_check) in CASES.items():
+        if not check and in_converge is None:
+            continue
+        builtin, mi, again = (dict(results[f"{k} {name}"]) for k in ("BUILTIN", "MI", "AGAIN"))
+        status = {k: r.pop("status", {}) for k, r in (("b", builtin), ("m", mi), ("a", again))}
+        for r in (builtin, mi):
+            r.pop("invocation", None)
+        assert mi == builtin, name
+        assert set(status["m"]) == set(status["b"]), name
+        if not status["b"]:
+            assert not status["m"], name
+            compared += 1
+            continue
+        steady = [k for k in status["b"] if _words(status["b"][k]) == _words(status["a"].get(k))]
+        assert len(steady) > 0.9 * len(status["b"]), (name, "too much moved between the two module runs")
+        assert {k: _words(status["m"][k]) for k in steady} == {k: _words(status["b"][k]) for k in steady}, name
+        compared += 1
+    expected = {n for n, (_, conv, chk) in CASES.items() if (chk if check else conv)}
+    assert module_runs == expected, module_runs
+    assert compared >= 12
+    # what the cases say about the terminal, read from the module's own answers
+    assert results["MI masked"]["status"]["LoadState"] == "masked"
+    assert results["MI enabled_started"]["status"]["ActiveState"] == "active"
+    if check:
+        assert results["MI must_start"]["changed"] and results["MI must_mask"]["changed"]
+    assert results["MI missing_unit"]["failed"]

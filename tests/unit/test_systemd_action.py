@@ -1,0 +1,89 @@
+"""mi_systemd_service (action_plugins/mi_systemd_service.py): which tasks it answers and how it
+reads systemctl. Its results against the module's, on a terminal with systemd, are compared in
+molecule/base_os/tests/test_systemd_action.py (no systemd here)."""
+
+import pytest
+
+import mi_systemd_service as mss
+
+SHOW = "Id=mi.service\nLoadState=loaded\nActiveState=active\nExecStart={ path=/bin/true ;\n argv[]=/bin/true }\nDescription={ brace\n"
+
+
+def _out(show=SHOW, rc=0, enabled=None, enabled_l=None, initd=False):
+    out = f"@mi-systemd show\n{show}@mi-systemd-rc {rc}\n"
+    if enabled is not None:
+        out += f"@mi-systemd is-enabled\n{enabled[0]}\n@mi-systemd-rc {enabled[1]}\n"
+    if enabled_l is not None:
+        out += f"@mi-systemd is-enabled-l\n{enabled_l[0]}\n@mi-systemd-rc {enabled_l[1]}\n"
+    if initd:
+        out += "@mi-systemd initd\n"
+    return out
+
+
+@pytest.mark.parametrize("args", [
+    {"name": "a", "state": "restarted"},
+    {"name": "a", "state": "reloaded"},
+    {"name": "a*", "enabled": True},
+    {"name": "it's", "enabled": True},
+    {"name": "a", "enabled": True, "scope": "user"},
+    {"name": "a", "enabled": True, "force": True},
+    {"name": "a", "enabled": True, "no_block": True},
+    {"name": "a", "enabled": True, "daemon_reexec": True},
+    {"name": "a", "enabled": "perhaps"},
+    {"daemon_reload": True},
+    {"name": "a", "unit": "b", "enabled": True},
+])
+def test_anything_else_goes_to_the_module(args):
+    assert mss.request(args, check_mode=False) is None
+
+
+def test_daemon_reload_runs_first_except_in_check_mode():
+    req = mss.request({"name": "a", "enabled": True, "daemon_reload": True}, check_mode=False)
+    assert mss.command(req).startswith("systemctl daemon-reload")
+    assert "daemon-reload" not in mss.command(mss.request({"name": "a", "enabled": True, "daemon_reload": True},
+                                                          check_mode=True))
+
+
+def test_a_unit_in_order_gets_the_modules_result_with_its_parsed_status():
+    req = mss.request({"service": "mi.service", "enabled": "yes", "state": "started"}, check_mode=True)
+    result = mss.judge(req, _out(enabled_l=("enabled", 0)), "Shared connection to 10.0.0.1 closed.\r\n")
+    assert result["changed"] is False and result["enabled"] is True and result["state"] == "started"
+    assert result["name"] == "mi.service"
+    assert result["status"]["ExecStart"] == "{ path=/bin/true ;\n argv[]=/bin/true }"
+    assert result["status"]["Description"] == "{ brace"
+
+
+@pytest.mark.parametrize(("args", "out", "err"), [
+    ({"name": "a", "state": "started"}, _out(SHOW.replace("=active", "=inactive")), ""),  # must start
+    ({"name": "a", "state": "stopped"}, _out(), ""),  # must stop
+    ({"name": "a", "enabled": True}, _out(enabled_l=("disabled", 1)), ""),  # must enable
+    ({"name": "a", "enabled": True}, _out(enabled_l=("indirect", 0)), ""),  # the module enables it
+    ({"name": "a", "enabled": False}, _out(enabled_l=("disabled", 1), initd=True), ""),  # SysV links
+    ({"name": "a", "masked": True}, _out(enabled=("enabled", 0)), ""),  # must mask
+    ({"name": "a", "state": "started"}, _out(SHOW.replace("loaded", "not-found")), ""),  # missing
+    ({"name": "a", "state": "started"}, _out(SHOW + "LoadError=bad\n"), ""),  # load error
+    ({"name": "a", "state": "started"}, _out(rc=1), ""),
+    ({"name": "a", "state": "started"}, _out(), "Running in chroot, ignoring request.\n"),
+    ({"name": "a", "state": "started"}, "@mi-systemd-reload-failed\n", ""),
+    ({"name": "a", "state": "started"}, "@mi-systemd show\nLoadState=loaded\n", ""),  # cut short
+    ({"name": "a", "state": "started"}, "", ""),
+])
+def test_a_unit_that_must_change_or_an_odd_answer_goes_to_the_module(args, out, err):
+    assert mss.judge(mss.request(args, check_mode=False), out, err) is None
+
+
+def test_a_name_alone_gets_the_units_status():
+    req = mss.request({"name": "a"}, check_mode=False)
+    assert mss.judge(req, _out(), "") == {"name": "a", "changed": False, "status": mss.parse_systemctl_show(SHOW.split("\n"))}
+
+
+def test_masked_and_disabled_units_in_order():
+    req = mss.request({"name": "a", "masked": True}, check_mode=False)
+    masked = SHOW.replace("LoadState=loaded", "LoadState=masked") + "LoadError=masked\n"
+    assert mss.judge(req, _out(masked, enabled=("masked", 1)), "")["changed"] is False
+    req = mss.request({"name": "a", "enabled": False, "state": "stopped"}, check_mode=False)
+    stopped = SHOW.replace("=active", "=inactive")
+    assert mss.judge(req, _out(stopped, enabled_l=("disabled", 1)), "")["enabled"] is False
+    # an init script beside an enabled unit: the module decides on systemctl's answer alone
+    req = mss.request({"name": "a", "enabled": True}, check_mode=False)
+    assert mss.judge(req, _out(enabled_l=("enabled", 0), initd=True), "")["enabled"] is True
