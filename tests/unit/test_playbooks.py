@@ -1,5 +1,6 @@
 """Every play of site.yml carries the audit keywords, so audit.yml forces check mode on it."""
 
+import pytest
 import yaml
 from conftest import ROOT
 
@@ -102,3 +103,22 @@ def test_stat_tasks_ask_only_what_the_roles_read():
         assert "mi_stat" in task, f"{path}: {task['name']}: use mi_stat"
         assert task["mi_stat"].get("get_mime") is False and task["mi_stat"].get("get_attributes") is False, \
             f"{path}: {task['name']}: get_mime and get_attributes off"
+
+
+def test_unit_tasks_use_mi_systemd_service():
+    """A role task that keeps a unit in a state (not a handler, which acts) goes through
+    mi_systemd_service, which answers without a module run when the unit is in order."""
+    found = [(p, t) for p, t in _role_tasks() if "mi_systemd_service" in t or "ansible.builtin.systemd_service" in t]
+    assert found
+    for path, task in found:
+        assert "mi_systemd_service" in task, f"{path}: {task['name']}: use mi_systemd_service"
+
+
+@pytest.mark.parametrize("action", ["slurp", "getent"])
+def test_reads_use_the_projects_actions(action):
+    """slurp and getent tasks of the roles go through mi_slurp and mi_getent (one shell
+    command instead of a module run; the module answers whatever they cannot)."""
+    found = [(p, t) for p, t in _role_tasks() if f"mi_{action}" in t or f"ansible.builtin.{action}" in t]
+    assert found
+    for path, task in found:
+        assert f"mi_{action}" in task, f"{path}: {task['name']}: use mi_{action}"
