@@ -9,9 +9,9 @@ short_description: load the Jinja filters and tests once, before the workers for
 description:
   - ansible-playbook runs every task of every host in a worker process forked from the
     controller. A worker that templates anything first loads every filter and test plugin file
-    (ansible's own, the project's filter_plugins, the collections') and builds a Jinja lexer,
-    about 20 ms of CPU, and throws them away when the task ends, because the controller process
-    it was forked from never loaded them.
+    (ansible's own and the project's filter_plugins), about 20 ms of CPU, and
+    throws them away when the task ends, because the controller process it was forked from
+    never loaded them.
   - This callback loads them in the controller when the playbook starts and again whenever a
     role's plugin directory reset the loaders' cache (checked at each task start, a dictionary
     lookup when nothing changed), so that every worker inherits them. Nothing else changes;
@@ -25,11 +25,9 @@ import os
 from ansible.plugins.callback import CallbackBase
 from ansible.plugins.loader import filter_loader, test_loader
 
-_WARM_TEMPLATE = "{{ [1] | map('string') | select('match', '1') | list is sequence }}"
-
 
 def warm() -> bool:
-    """Fill the filter and test loaders' caches (no-op when already full) and the lexer cache.
+    """Fill the filter and test loaders' caches (no-op when already full).
 
     Returns True when something had to be loaded.
     """
@@ -57,20 +55,10 @@ class CallbackModule(CallbackBase):
     def __init__(self) -> None:
         super().__init__()
         self._on = os.environ.get("MI_WARM", "1") != "0"
-        self._lexer_done = False
 
     def _warm(self) -> None:
-        if not self._on:
-            return
-        warm()
-        if not self._lexer_done:
-            self._lexer_done = True
-            try:
-                from ansible.template import Templar  # the lexer a worker would build first
-
-                Templar(loader=None).template(_WARM_TEMPLATE)
-            except Exception:  # a warm-up only: a worker builds what is missing itself
-                pass
+        if self._on:
+            warm()
 
     def v2_playbook_on_play_start(self, play) -> None:
         self._warm()
