@@ -13,9 +13,10 @@ module says; the roles' ``changed_when: false`` decides), and ``failed`` with
 It is for commands that change nothing: when anything in the answer is not as expected, the
 command runs again through the module. It runs the module instead, unchanged, for check mode
 (the module skips), async, ``chdir``, ``creates``, ``removes``, ``stdin``, ``executable``,
-``strip_empty_ends: false``, ``expand_argument_vars: false``, a task ``environment``, and an
-argument the module would expand (``$`` or a leading ``~``). Options: ansible.builtin.command's,
-without the free form (``cmd:`` or ``argv:``).
+``strip_empty_ends: false``, a task ``environment``, and an argument the module would expand
+(``$`` or a leading ``~``, unless ``expand_argument_vars: false``: then the module passes them as
+they are, and so does this action, which is how a read-only ``bash -c`` script with variables is
+answered). Options: ansible.builtin.command's, without the free form (``cmd:`` or ``argv:``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def argv_of(args: Mapping[str, Any]) -> list[str] | None:
     """The argument vector the command module would run, or None when only the module can say."""
     if any(v is not None for k, v in args.items() if k not in _JUDGED):
         return None
-    if args.get("strip_empty_ends", True) is not True or args.get("expand_argument_vars", True) is not True:
+    expand = args.get("expand_argument_vars", True)
+    if args.get("strip_empty_ends", True) is not True or expand not in (True, False):
         return None
     if (args.get("cmd") is None) == (args.get("argv") is None):
         return None
@@ -62,8 +64,10 @@ def argv_of(args: Mapping[str, Any]) -> list[str] | None:
         if not isinstance(args["argv"], list) or not all(isinstance(a, (str, int)) for a in args["argv"]):
             return None
         argv = [str(a) for a in args["argv"]]
-    if not argv or any("$" in a or a.startswith("~") or "\x00" in a for a in argv):
+    if not argv or any("\x00" in a for a in argv):
         return None
+    if expand and any("$" in a or a.startswith("~") for a in argv):
+        return None  # the module would expand them (expand_argument_vars: false passes them as they are)
     return argv
 
 

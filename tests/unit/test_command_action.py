@@ -19,9 +19,11 @@ CASES = {
     "quoted": "{cmd: \"printf '%s|' \\\"it's\\\" \\\"two words\\\"\"}",
     "not_found": "{argv: [/nonexistent/program]}",
     "variable": "{argv: [echo, $HOME]}",
+    "script_unexpanded": "{argv: [bash, -c, 'set -o pipefail; x=$$; [ \"$x\" -gt 1 ] && echo \"~ $HOME\" | tr a-z A-Z'],"
+                         " expand_argument_vars: false}",
     "chdir": "{cmd: pwd, chdir: /}",
 }
-ANSWERED = {"argv", "cmd", "fails", "stderr_without_newline", "quoted"}
+ANSWERED = {"argv", "cmd", "fails", "stderr_without_newline", "quoted", "script_unexpanded"}
 TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?$")
 
 
@@ -49,6 +51,7 @@ def test_mi_command_returns_what_the_command_module_returns_without_running_it(t
     assert results["MI fails"]["failed"] and results["MI fails"]["rc"] == 3
     assert results["MI stderr_without_newline"]["stderr"] == "no newline"
     assert results["MI quoted"]["stdout"] == "it's|two words|"
+    assert results["MI script_unexpanded"]["stdout"] == "~ /ROOT", results["MI script_unexpanded"]  # bash expanded
     if strategy != "linear":
         return  # mitogen runs modules in its own interpreter: no Python start to count
     assert {n for n in CASES if runs.get(f"MI {n}", 0) == 0} == ANSWERED, runs
@@ -58,11 +61,17 @@ def test_mi_command_returns_what_the_command_module_returns_without_running_it(t
 @pytest.mark.parametrize("args", [
     {"cmd": "echo $HOME"}, {"argv": ["ls", "~root"]}, {"cmd": "true", "chdir": "/"}, {"cmd": "true", "creates": "/x"},
     {"cmd": "true", "removes": "/x"}, {"cmd": "cat", "stdin": "x"}, {"cmd": "true", "executable": "/bin/bash"},
-    {"cmd": "true", "strip_empty_ends": False}, {"cmd": "true", "expand_argument_vars": False},
+    {"cmd": "true", "strip_empty_ends": False}, {"cmd": "true", "expand_argument_vars": "no"},
     {"cmd": "true", "argv": ["true"]}, {}, {"cmd": ""}, {"_raw_params": "true"},
 ])
 def test_anything_the_module_alone_can_judge_goes_to_it(args):
     assert mi_command.argv_of(args) is None
+
+
+def test_without_expansion_dollars_and_tildes_are_passed_as_they_are():
+    assert mi_command.argv_of({"argv": ["sh", "-c", "echo $HOME ~"], "expand_argument_vars": False}) == \
+        ["sh", "-c", "echo $HOME ~"]
+    assert mi_command.argv_of({"cmd": "ls ~root", "expand_argument_vars": False}) == ["ls", "~root"]
 
 
 START = "@mi-command-start 2026-11-24 05:00:00.000001"
