@@ -220,3 +220,13 @@ def test_english_report(converged):
     page = (converged["out"] / "report.html").read_text()
     assert "Medical insurance terminal compliance audit report" in page
     assert "医保终端安全合规审计报告" not in page
+
+
+def test_audit_of_one_control_by_tag(converged):
+    """README: `--tags MI-SYS-04` audits one control. The audit's own plays (its settings,
+    the report directory, the report) run whatever the tags: without them no report."""
+    proc, report, _ = audit("one-control", "--tags", "MI-SYS-04", check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert report is not None, "no report written: " + proc.stdout[-3000:]
+    ctl = report["hosts"][HOST]["controls"]["MI-SYS-04"]
+    assert ctl["status"] == "compliant" and ctl["evidence"], ctl
