@@ -25,10 +25,16 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import OneCommandAction  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_apt
@@ -119,23 +125,18 @@ def judge(args: Mapping[str, Any], output: str, check_mode: bool) -> dict[str, A
     return {"changed": False}
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.apt with its answer taken from dpkg when that answer is certain."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.apt"
+    SUDOABLE = False
+    IN_DATA = None
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        command = None if self._task.async_val else query_command(args)
-        if command is not None:
-            out = self._low_level_execute_command(command, sudoable=False)
-            known = judge(args, out.get("stdout", ""), bool(self._task.check_mode)) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.apt", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_request(self, args, task_vars):  # noqa: D102
+        return args
+
+    def mi_command(self, req, task_vars):  # noqa: D102
+        return query_command(req)
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(req, out.get("stdout", ""), bool(self._task.check_mode))

@@ -22,11 +22,15 @@ answered). Options: ansible.builtin.command's, without the free form (``cmd:`` o
 from __future__ import annotations
 
 import datetime
-import re
 import shlex
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
-from ansible.plugins.action import ActionBase
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import SSH_CLOSED, OneCommandAction  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_command
@@ -44,7 +48,6 @@ description:
 _JUDGED = frozenset(("cmd", "argv", "strip_empty_ends", "expand_argument_vars", "stdin_add_newline"))
 _START, _END = "@mi-command-start", "@mi-command-end"
 _DATE = "date '+%Y-%m-%d %H:%M:%S.%6N'"
-_CLOSED = re.compile(r"^Shared connection to \S+ closed\.\r?$")
 
 
 def argv_of(args: Mapping[str, Any]) -> list[str] | None:
@@ -91,7 +94,7 @@ def judge(argv: list[str], stdout: str, stderr: str) -> dict[str, Any] | None:
     lines = stderr.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    while lines and _CLOSED.match(lines[-1]):
+    while lines and SSH_CLOSED.match(lines[-1]):
         lines.pop()  # what ssh and mitogen add after the command
     starts = [i for i, line in enumerate(lines) if line.startswith(_START + " ")]
     if len(starts) != 1 or not lines or not lines[-1].startswith(_END + " "):
@@ -117,27 +120,20 @@ def judge(argv: list[str], stdout: str, stderr: str) -> dict[str, Any] | None:
     return result
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.command answered by running the argument vector over the connection."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.command"
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        # a task environment (what ansible would put before the module's command) -> the module
-        plain = not (self._task.check_mode or self._task.async_val or self._compute_environment_string())
-        argv = argv_of(args) if plain else None
-        if argv is not None:
-            # in_data: without it ssh (and mitogen) would give the command a terminal for sudo,
-            # which merges stderr into stdout and turns line ends into CR LF
-            out = self._low_level_execute_command(shell_command(argv), sudoable=True, in_data=b"\n")
-            known = judge(argv, out.get("stdout", ""), out.get("stderr", "")) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.command", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_request(self, args, task_vars):  # noqa: D102
+        # check mode (the module skips) and a task environment (what ansible would put before
+        # the module's command) -> the module
+        if self._task.check_mode or self._compute_environment_string():
+            return None
+        return argv_of(args)
+
+    def mi_command(self, req, task_vars):  # noqa: D102
+        return shell_command(req)
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(req, out.get("stdout", ""), out.get("stderr", ""))

@@ -18,28 +18,17 @@ runs ansible.builtin.file as it is. Options: ansible.builtin.file's.
 
 from __future__ import annotations
 
-import importlib.util
 import stat as st
 import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from ansible.plugins.action import ActionBase
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import OneCommandAction  # noqa: E402
+import mi_copy as _COPY  # noqa: E402  (its shell stat, its judgement of a stat and its reading of a mode)
 
-
-def _sibling(name: str) -> Any:
-    """Another of the project's action plugins as a module: ansible loads plugins by path, so
-    they cannot import each other by name."""
-    key = f"_mi_harden_action_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[key] = module
-    return sys.modules[key]
-
-
-_COPY = _sibling("mi_copy")  # its shell stat, its judgement of a stat and its reading of a mode
 _mode = _COPY._mode
 
 DOCUMENTATION = r"""
@@ -95,23 +84,16 @@ def judge(args: Mapping[str, Any], output: str, diff: bool = False) -> dict[str,
     return _COPY.unchanged_file_result(stat, {**{k: v for k, v in args.items() if k != "name"}, "path": path}, diff)
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.file with its answer taken from a shell stat when that answer is certain."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.file"
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        command = None if self._task.async_val else query_command(args)
-        if command is not None:
-            out = self._low_level_execute_command(command, sudoable=True, in_data=b"\n")  # no terminal: see mi_command
-            known = judge(args, out.get("stdout", ""), bool(self._task.diff)) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.file", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_request(self, args, task_vars):  # noqa: D102
+        return args
+
+    def mi_command(self, req, task_vars):  # noqa: D102
+        return query_command(req)
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(req, out.get("stdout", ""), bool(self._task.diff))

@@ -25,9 +25,15 @@ import binascii
 import io
 import re
 import shlex
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
-from ansible.plugins.action import ActionBase
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import OneCommandAction  # noqa: E402
+
 
 DOCUMENTATION = r"""
 name: mi_lineinfile
@@ -121,24 +127,16 @@ def judge(req: Mapping[str, Any], stdout: str, diff: bool) -> dict[str, Any] | N
     return {"changed": False, "msg": "", "backup": "", "diff": [body, attrs]}
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.lineinfile answered by reading the file when the line is there."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.lineinfile"
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        req = None if self._task.async_val else request(args)
-        if req is not None:
-            # in_data: no terminal for sudo (ssh -tt and mitogen would turn line ends into CR LF)
-            out = self._low_level_execute_command(command(req["path"]), sudoable=True, in_data=b"\n")
-            known = judge(req, out.get("stdout", ""), bool(self._task.diff)) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.lineinfile", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_request(self, args, task_vars):  # noqa: D102
+        return request(args)
+
+    def mi_command(self, req, task_vars):  # noqa: D102
+        return command(req["path"])
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(req, out.get("stdout", ""), bool(self._task.diff))

@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
-from ansible.plugins.action import ActionBase
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import OneCommandAction  # noqa: E402
+
 
 DOCUMENTATION = r"""
 name: mi_slurp
@@ -65,24 +71,16 @@ def judge(path: str, stdout: str) -> dict[str, Any] | None:
     return {"changed": False, "content": lines[1], "source": path, "encoding": "base64"}
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.slurp answered by base64 over the connection."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.slurp"
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        path = None if self._task.async_val else source_of(args)
-        if path is not None:
-            # in_data: no terminal for sudo (ssh -tt and mitogen would turn line ends into CR LF)
-            out = self._low_level_execute_command(command(path), sudoable=True, in_data=b"\n")
-            known = judge(path, out.get("stdout", "")) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.slurp", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_request(self, args, task_vars):  # noqa: D102
+        return source_of(args)
+
+    def mi_command(self, req, task_vars):  # noqa: D102
+        return command(req)
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(req, out.get("stdout", ""))

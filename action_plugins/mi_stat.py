@@ -18,11 +18,16 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
-from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import OneCommandAction  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_stat
@@ -130,33 +135,17 @@ def judge(stdout: str) -> dict[str, Any] | None:
     return {"changed": False, "stat": answer["stat"]}
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.stat computed by a bare Python of the terminal when the options allow."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.stat"
 
-    def _interpreter(self, task_vars: Mapping[str, Any]) -> str | None:
-        """The Python a module would run with, when it is a plain path (not discovered)."""
-        value = task_vars.get("ansible_python_interpreter") or task_vars.get("ansible_facts", {}).get(
-            "discovered_interpreter_python") or C.config.get_config_value("INTERPRETER_PYTHON", variables=task_vars)
-        value = str(self._templar.template(value)) if value else ""
-        return value if value.startswith("/") and " " not in value else None
+    def mi_request(self, args, task_vars):  # noqa: D102
+        return request(args)
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        req = None if self._task.async_val else request(args)
-        if req is not None:
-            python = self._interpreter(task_vars or {})
-            known = None
-            if python:
-                out = self._low_level_execute_command(command(python, req), sudoable=True, in_data=b"\n")
-                known = judge(out.get("stdout", "")) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.stat", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_command(self, req, task_vars):  # noqa: D102
+        python = self.mi_python(task_vars)
+        return command(python, req) if python else None
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(out.get("stdout", ""))

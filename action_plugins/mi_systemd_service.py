@@ -19,14 +19,19 @@ Options: ansible.builtin.systemd_service's.
 
 from __future__ import annotations
 
-import re
 import shlex
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.modules.systemd_service import is_deactivating_service, is_running_service, parse_systemctl_show, \
     request_was_ignored
-from ansible.plugins.action import ActionBase
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
+from mi_base import SSH_CLOSED, OneCommandAction  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_systemd_service
@@ -41,7 +46,6 @@ description:
 _KNOWN = frozenset(("name", "service", "unit", "state", "enabled", "masked", "daemon_reload", "daemon-reload",
                     "daemon_reexec", "daemon-reexec", "scope", "no_block", "force"))
 _MARK = "@mi-systemd"
-_CLOSED = re.compile(r"^Shared connection to \S+ closed\.\r?$")  # what ssh adds on stderr
 # systemctl is-enabled -l answers that the module reads as "not enabled" (ansible.modules.systemd_service)
 _NOT_ENABLED = ("enabled-runtime", "indirect", "alias")
 
@@ -121,7 +125,7 @@ def sections(stdout: str) -> dict[str, tuple[str, int]] | None:
 def judge(req: Mapping[str, Any], stdout: str, stderr: str) -> dict[str, Any] | None:
     """The module's result when the unit already is as asked, else None (the module must run)."""
     found = sections(stdout)
-    said = [line for line in stderr.splitlines() if line.strip() and not _CLOSED.match(line)]
+    said = [line for line in stderr.splitlines() if line.strip() and not SSH_CLOSED.match(line)]
     if found is None or said:
         return None  # systemctl's stderr: the module reads it
     out, rc = found["show"]
@@ -155,24 +159,16 @@ def judge(req: Mapping[str, Any], stdout: str, stderr: str) -> dict[str, Any] | 
     return result
 
 
-class ActionModule(ActionBase):
+class ActionModule(OneCommandAction):
     """ansible.builtin.systemd_service answered by systemctl over the connection when nothing changes."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    MODULE = "ansible.legacy.systemd_service"
 
-    def run(self, tmp=None, task_vars=None):  # noqa: D102
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        req = None if self._task.async_val else request(args, bool(self._task.check_mode))
-        if req is not None:
-            # in_data: no terminal for sudo (ssh -tt and mitogen would merge stderr into stdout)
-            out = self._low_level_execute_command(command(req), sudoable=True, in_data=b"\n")
-            known = judge(req, out.get("stdout", ""), out.get("stderr", "")) if out.get("rc") == 0 else None
-            if known is not None:
-                result.update(known)
-                return result
-        result.update(self._execute_module(module_name="ansible.legacy.systemd_service", module_args=args,
-                                           task_vars=task_vars, wrap_async=self._task.async_val))
-        return result
+    def mi_request(self, args, task_vars):  # noqa: D102
+        return request(args, bool(self._task.check_mode))
+
+    def mi_command(self, req, task_vars):  # noqa: D102
+        return command(req)
+
+    def mi_answer(self, req, out):  # noqa: D102
+        return judge(req, out.get("stdout", ""), out.get("stderr", ""))

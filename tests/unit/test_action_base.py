@@ -1,0 +1,35 @@
+"""The project's one-command actions share one skeleton (action_plugins/mi_base.py): each is
+a OneCommandAction whose fallback is a builtin module that exists. Their behaviour is tested
+side by side with the builtins in the other test_*action* files."""
+
+import importlib
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import mi_base
+
+ROOT = Path(__file__).resolve().parents[2]
+# the actions that extend the builtin copy and template actions, and the controller-only ones
+NOT_ONE_COMMAND = {"mi_copy", "mi_template", "mi_fleet_report", "mi_report_dir", "mi_base"}
+ONE_COMMAND = sorted(p.stem for p in (ROOT / "action_plugins").glob("mi_*.py") if p.stem not in NOT_ONE_COMMAND)
+
+
+def test_the_list_is_not_empty():
+    assert {"mi_apt", "mi_command", "mi_file", "mi_getent", "mi_group", "mi_lineinfile", "mi_slurp", "mi_stat",
+            "mi_systemd_service"} <= set(ONE_COMMAND)
+
+
+@pytest.mark.parametrize("name", ONE_COMMAND)
+def test_each_action_is_a_one_command_action_that_falls_back_to_a_builtin(name):
+    plugin = importlib.import_module(name)
+    cls = plugin.ActionModule
+    assert issubclass(cls, mi_base.OneCommandAction)
+    assert "run" not in vars(cls), "the skeleton's run() decides; a plugin gives the three steps"
+    for step in ("mi_request", "mi_command", "mi_answer"):
+        assert step in vars(cls), f"{name}: {step}"
+    module = cls.MODULE.removeprefix("ansible.legacy.")
+    assert cls.MODULE.startswith("ansible.legacy.") and importlib.util.find_spec(f"ansible.modules.{module}"), \
+        cls.MODULE
+    assert f"ansible.builtin.{module}" in (plugin.__doc__ or ""), f"{name}: its docstring names the builtin"
