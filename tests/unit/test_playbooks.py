@@ -114,11 +114,11 @@ def test_unit_tasks_use_mi_systemd_service():
         assert "mi_systemd_service" in task, f"{path}: {task['name']}: use mi_systemd_service"
 
 
-@pytest.mark.parametrize("action", ["slurp", "getent", "group", "lineinfile"])
+@pytest.mark.parametrize("action", ["slurp", "getent", "group", "lineinfile", "find"])
 def test_reads_use_the_projects_actions(action):
-    """slurp, getent, group and lineinfile tasks of the roles go through mi_slurp, mi_getent,
-    mi_group and mi_lineinfile (one shell command instead of a module run when nothing would
-    change; the module answers whatever they cannot)."""
+    """slurp, getent, group, lineinfile and find tasks of the roles go through mi_slurp,
+    mi_getent, mi_group, mi_lineinfile and mi_find (one shell command instead of a module run
+    when nothing would change; the module answers whatever they cannot)."""
     found = [(p, t) for p, t in _role_tasks() if f"mi_{action}" in t or f"ansible.builtin.{action}" in t]
     assert found
     for path, task in found:
