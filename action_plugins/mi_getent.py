@@ -25,8 +25,8 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
-    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
-from mi_base import OneCommandAction  # noqa: E402
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_one_command.py is beside this file
+from mi_one_command import OneCommandAction  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_getent

@@ -30,8 +30,8 @@ from ansible.modules.systemd_service import is_deactivating_service, is_running_
 
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
-    sys.path.append(_HERE)  # ansible loads plugins by path: mi_base.py is beside this file
-from mi_base import SSH_CLOSED, OneCommandAction  # noqa: E402
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_one_command.py is beside this file
+from mi_one_command import SSH_CLOSED, OneCommandAction  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_systemd_service

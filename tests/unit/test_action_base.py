@@ -1,4 +1,4 @@
-"""The project's one-command actions share one skeleton (action_plugins/mi_base.py): each is
+"""The project's one-command actions share one skeleton (action_plugins/mi_one_command.py): each is
 a OneCommandAction whose fallback is a builtin module that exists. Their behaviour is tested
 side by side with the builtins in the other test_*action* files."""
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import mi_base
+import mi_one_command
 
 ROOT = Path(__file__).resolve().parents[2]
 # the actions that extend the builtin copy and template actions, and the controller-only ones
-NOT_ONE_COMMAND = {"mi_copy", "mi_template", "mi_fleet_report", "mi_report_dir", "mi_base"}
+NOT_ONE_COMMAND = {"mi_copy", "mi_template", "mi_fleet_report", "mi_report_dir", "mi_one_command"}
 ONE_COMMAND = sorted(p.stem for p in (ROOT / "action_plugins").glob("mi_*.py") if p.stem not in NOT_ONE_COMMAND)
 
 
@@ -25,7 +25,7 @@ def test_the_list_is_not_empty():
 def test_each_action_is_a_one_command_action_that_falls_back_to_a_builtin(name):
     plugin = importlib.import_module(name)
     cls = plugin.ActionModule
-    assert issubclass(cls, mi_base.OneCommandAction)
+    assert issubclass(cls, mi_one_command.OneCommandAction)
     assert "run" not in vars(cls), "the skeleton's run() decides; a plugin gives the three steps"
     for step in ("mi_request", "mi_command", "mi_answer"):
         assert step in vars(cls), f"{name}: {step}"
@@ -33,3 +33,11 @@ def test_each_action_is_a_one_command_action_that_falls_back_to_a_builtin(name):
     assert cls.MODULE.startswith("ansible.legacy.") and importlib.util.find_spec(f"ansible.modules.{module}"), \
         cls.MODULE
     assert f"ansible.builtin.{module}" in (plugin.__doc__ or ""), f"{name}: its docstring names the builtin"
+
+
+def test_action_and_filter_plugin_names_do_not_collide():
+    """The action plugins import each other by name from their directory (on sys.path), and
+    the unit tests put the filter plugins' directory there too: one name, one file."""
+    actions = {p.stem for p in (ROOT / "action_plugins").glob("*.py")}
+    filters = {p.stem for p in (ROOT / "filter_plugins").glob("*.py")}
+    assert not actions & filters

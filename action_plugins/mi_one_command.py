@@ -13,7 +13,7 @@ each plugin keeps as module-level functions (the unit tests call them alone):
   ``stderr``, ``rc`` of ``_low_level_execute_command``), or None when it is not certain.
 
 Ansible loads action plugins by path, not as a package, so a plugin reaches this file by
-appending its own directory to ``sys.path`` before ``from mi_base import ...`` (two lines in
+appending its own directory to ``sys.path`` before ``from mi_one_command import ...`` (two lines in
 each plugin); the unit tests have the directory there too.
 """
 
