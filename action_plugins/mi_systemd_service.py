@@ -6,13 +6,14 @@ terminal (Python, ``ansible.module_utils``, about 0.35 s of wall time, docs/BENC
 "Session 13") around two or three ``systemctl`` calls. This action makes the module's own
 calls (``daemon-reload`` when asked and not in check mode, ``show``, ``is-enabled``) in one
 shell command over the connection, with ``become`` as the task asks, and parses them with
-the module's own parser. When the unit already is as the task asks, the result is the
+the module's own parser; for a unit with an init script as well, the same test of its SysV
+start links as the module's (``/etc/rc?.d/S??NAME``). When the unit already is as the task asks, the result is the
 module's, key for key (``name``, ``changed: false``, ``status``, ``enabled``, ``state``); a task
 with only a name gets the unit's status, as from the module.
 
 Anything else runs ansible.builtin.systemd_service unchanged: a unit that must change (the
 module changes it, or says it would in check mode), ``restarted``/``reloaded``, a unit not
-found or with a load error, a disabled unit with an init script as well, user or global scope, ``force``,
+found or with a load error, user or global scope, ``force``,
 ``no_block``, ``daemon_reexec``, async, a name with a glob or a quote, any unexpected output.
 Options: ansible.builtin.systemd_service's.
 """
@@ -95,6 +96,10 @@ def command(req: Mapping[str, Any]) -> str:
     if req["enabled"] is not None:
         steps.append(f"echo '{_MARK} is-enabled-l'; systemctl is-enabled {unit} -l; echo \"{_MARK}-rc $?\"")
     steps.append(f"if [ -e /etc/init.d/{unit} ]; then echo '{_MARK} initd'; fi")
+    if req["enabled"] is not None:
+        # module_utils.service.sysv_is_enabled: any start link in a runlevel directory
+        steps.append(f"for l in /etc/rc?.d/S??{unit}; do if [ -e \"$l\" ] || [ -L \"$l\" ]; then "
+                     f"echo '{_MARK} sysv'; fi; break; done")
     return "; ".join(steps) + "; exit 0"
 
 
@@ -108,7 +113,7 @@ def sections(stdout: str) -> dict[str, tuple[str, int]] | None:
             if name is not None:
                 return None
             name, lines = line[len(_MARK) + 1:], []
-            if name == "initd":
+            if name in ("initd", "sysv"):
                 found[name], name = ("", 0), None
         elif line.startswith(f"{_MARK}-rc "):
             rc = line[len(_MARK) + 4:]
@@ -142,9 +147,12 @@ def judge(req: Mapping[str, Any], stdout: str, stderr: str) -> dict[str, Any] | 
         if "is-enabled-l" not in found:
             return None
         out_l, rc_l = found["is-enabled-l"]
-        if rc_l == 1 and "initd" in found:
-            return None  # an init script as well: the module asks the SysV links
-        enabled = rc_l == 0 and out_l.rstrip() not in _NOT_ENABLED
+        if rc_l == 0:
+            enabled = out_l.rstrip() not in _NOT_ENABLED
+        else:
+            # the module: an init script as well, systemctl not saying "disabled", and a SysV
+            # start link make it enabled (only for exit status 1; anything else is disabled)
+            enabled = rc_l == 1 and "initd" in found and not out_l.strip().endswith("disabled") and "sysv" in found
         if enabled != req["enabled"]:
             return None
         result["enabled"] = enabled

@@ -9,7 +9,7 @@ import mi_systemd_service as mss
 SHOW = "Id=mi.service\nLoadState=loaded\nActiveState=active\nExecStart={ path=/bin/true ;\n argv[]=/bin/true }\nDescription={ brace\n"
 
 
-def _out(show=SHOW, rc=0, enabled=None, enabled_l=None, initd=False):
+def _out(show=SHOW, rc=0, enabled=None, enabled_l=None, initd=False, sysv=False):
     out = f"@mi-systemd show\n{show}@mi-systemd-rc {rc}\n"
     if enabled is not None:
         out += f"@mi-systemd is-enabled\n{enabled[0]}\n@mi-systemd-rc {enabled[1]}\n"
@@ -17,6 +17,8 @@ def _out(show=SHOW, rc=0, enabled=None, enabled_l=None, initd=False):
         out += f"@mi-systemd is-enabled-l\n{enabled_l[0]}\n@mi-systemd-rc {enabled_l[1]}\n"
     if initd:
         out += "@mi-systemd initd\n"
+    if sysv:
+        out += "@mi-systemd sysv\n"
     return out
 
 
@@ -58,7 +60,9 @@ def test_a_unit_in_order_gets_the_modules_result_with_its_parsed_status():
     ({"name": "a", "state": "stopped"}, _out(), ""),  # must stop
     ({"name": "a", "enabled": True}, _out(enabled_l=("disabled", 1)), ""),  # must enable
     ({"name": "a", "enabled": True}, _out(enabled_l=("indirect", 0)), ""),  # the module enables it
-    ({"name": "a", "enabled": False}, _out(enabled_l=("disabled", 1), initd=True), ""),  # SysV links
+    ({"name": "a", "enabled": False}, _out(enabled_l=("masked", 1), initd=True, sysv=True), ""),  # SysV link
+    ({"name": "a", "enabled": True}, _out(enabled_l=("masked", 1), initd=True), ""),  # no SysV link
+    ({"name": "a", "enabled": True}, _out(enabled_l=("masked", 1), sysv=True), ""),  # a link, no init script
     ({"name": "a", "masked": True}, _out(enabled=("enabled", 0)), ""),  # must mask
     ({"name": "a", "state": "started"}, _out(SHOW.replace("loaded", "not-found")), ""),  # missing
     ({"name": "a", "state": "started"}, _out(SHOW + "LoadError=bad\n"), ""),  # load error
@@ -87,3 +91,15 @@ def test_masked_and_disabled_units_in_order():
     # an init script beside an enabled unit: the module decides on systemctl's answer alone
     req = mss.request({"name": "a", "enabled": True}, check_mode=False)
     assert mss.judge(req, _out(enabled_l=("enabled", 0), initd=True), "")["enabled"] is True
+
+
+def test_an_init_script_beside_the_unit_is_read_as_the_module_reads_it():
+    """systemctl's answer first ("disabled" is disabled, whatever the links), then the SysV
+    start links (module_utils.service.sysv_is_enabled) for exit status 1."""
+    off = mss.request({"name": "a", "enabled": False}, check_mode=False)
+    on = mss.request({"name": "a", "enabled": True}, check_mode=False)
+    assert "/etc/rc?.d/S??a;" in mss.command(on)
+    assert mss.judge(off, _out(enabled_l=("disabled", 1), initd=True, sysv=True), "")["enabled"] is False
+    assert mss.judge(off, _out(enabled_l=("masked", 1), initd=True), "")["enabled"] is False
+    assert mss.judge(on, _out(enabled_l=("masked", 1), initd=True, sysv=True), "")["enabled"] is True
+    assert mss.judge(off, _out(enabled_l=("masked", 3), initd=True, sysv=True), "")["enabled"] is False

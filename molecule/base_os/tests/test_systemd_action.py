@@ -45,14 +45,14 @@ SETUP = """
           [Install]
           WantedBy=multi-user.target
       loop: {units}
-    - name: An init script beside one unit (the module asks its SysV links)
+    - name: Init scripts beside two units (the module may ask their SysV links)
       ansible.builtin.copy:
-        dest: /etc/init.d/mi-sbs-initd
+        dest: /etc/init.d/{{{{ item }}}}
         mode: "0755"
         content: |
           #!/bin/sh
           ### BEGIN INIT INFO
-          # Provides:          mi-sbs-initd
+          # Provides:          {{{{ item }}}}
           # Required-Start:
           # Required-Stop:
           # Default-Start:     2 3 4 5
@@ -60,6 +60,13 @@ SETUP = """
           # Short-Description: side-by-side test
           ### END INIT INFO
           exit 0
+      loop: [mi-sbs-initd, mi-sbs-masked]
+    - name: A SysV start link of the masked unit (systemctl says "masked"; the link decides)
+      ansible.builtin.file:
+        src: ../init.d/mi-sbs-masked
+        dest: /etc/rc2.d/S01mi-sbs-masked
+        state: link
+        force: true
     - name: States
       ansible.builtin.shell: |
         set -e
@@ -79,7 +86,8 @@ CLEANUP = """
       ansible.builtin.shell: |
         systemctl disable --now {names} || true
         systemctl unmask mi-sbs-masked || true
-        rm -f /etc/systemd/system/mi-sbs-*.service /usr/local/lib/systemd/system/mi-sbs-*.service /etc/init.d/mi-sbs-initd
+        rm -f /etc/systemd/system/mi-sbs-*.service /usr/local/lib/systemd/system/mi-sbs-*.service /etc/init.d/mi-sbs-initd \\
+          /etc/init.d/mi-sbs-masked /etc/rc2.d/S01mi-sbs-masked
         systemctl daemon-reload
       changed_when: true
 """
@@ -96,7 +104,8 @@ CASES = {
     "state_only": ({"name": "mi-sbs-on", "state": "started"}, False, False),
     "status_only": ({"name": "mi-sbs-off"}, False, False),
     "static_unit": ({"name": "systemd-journald", "enabled": True, "state": "started"}, False, False),
-    "init_script_disabled": ({"name": "mi-sbs-initd", "enabled": False}, True, True),
+    "init_script_disabled": ({"name": "mi-sbs-initd", "enabled": False}, False, False),
+    "init_script_masked_link": ({"name": "mi-sbs-masked", "enabled": True}, False, False),
 
     "missing_unit": ({"name": "mi-sbs-none", "state": "started"}, True, True),
     # check mode only: a converge would change the unit between the three runs
