@@ -1,7 +1,7 @@
 """The skeleton the project's actions share (not an action: no task names it).
 
-Each of mi_apt, mi_command, mi_file, mi_getent, mi_group, mi_lineinfile, mi_slurp, mi_stat
-and mi_systemd_service answers a builtin module's task from one shell command over the
+Each of mi_apt, mi_command, mi_file, mi_find, mi_getent, mi_group, mi_lineinfile, mi_slurp,
+mi_stat and mi_systemd_service answers a builtin module's task from one shell command over the
 connection when that answer is certain, and runs the builtin module, unchanged, otherwise
 (docs/DEVELOPING.md, convention 4). What differs between them is three pure steps, which
 each plugin keeps as module-level functions (the unit tests call them alone):
@@ -13,8 +13,8 @@ each plugin keeps as module-level functions (the unit tests call them alone):
   ``stderr``, ``rc`` of ``_low_level_execute_command``), or None when it is not certain.
 
 Ansible loads action plugins by path, not as a package, so a plugin reaches this file by
-appending its own directory to ``sys.path`` before ``from mi_one_command import ...`` (two lines in
-each plugin); the unit tests have the directory there too.
+appending its own directory to ``sys.path`` before ``from mi_one_command import ...`` (four
+lines at the top of each plugin); the unit tests have the directory there too.
 """
 
 from __future__ import annotations
