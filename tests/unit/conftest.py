@@ -89,3 +89,14 @@ def side_by_side(tmp_path: Path, cases: dict[str, str], mi: str, builtin: str, *
 """
     runs = run_play(tmp_path, play, *flags, strategy=strategy)
     return json.loads((tmp_path / "results.json").read_text()), runs
+
+
+def assert_same_results(results: dict, cases) -> None:
+    """Each case's result through the project's action equals the builtin's ("MI <case>" and
+    "BUILTIN <case>" of ``side_by_side``), the module's echo of its arguments (-vvv) removed
+    from both."""
+    for name in cases:
+        mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
+        for r in (mi, builtin):
+            r.pop("invocation", None)
+        assert mi == builtin, name

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import side_by_side
+from conftest import assert_same_results, side_by_side
 
 import mi_find
 
@@ -52,11 +52,7 @@ def test_mi_find_returns_what_find_returns(tmp_path, flags):
     cases = {n: a.replace("{t}", str(t)) for n, a in FIND.items()}
     results, runs = side_by_side(tmp_path, cases, "mi_find", "ansible.builtin.find", *flags,
                                  keys="\n      failed_when: false")
-    for name in FIND:
-        mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
-        for r in (mi, builtin):
-            r.pop("invocation", None)  # the module's echo of its arguments (-vvv)
-        assert mi == builtin, name
+    assert_same_results(results, FIND)
     found = {Path(f["path"]).name for f in results["MI comma_patterns"]["files"]}
     assert found == {"a.list", "b.sources"}
     assert results["MI recurse_depth"]["matched"] == 2  # spool/report.json and spool/a/report.json

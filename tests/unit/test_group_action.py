@@ -3,7 +3,7 @@ already there. Run by ansible-playbook on this machine side by side with the bui
 same groups; the results must be equal and only the cases that need the module run it."""
 
 import pytest
-from conftest import side_by_side
+from conftest import assert_same_results, side_by_side
 
 import mi_group
 
@@ -32,11 +32,7 @@ MODULE = {"absent_missing", "missing", "other_gid", "absent_existing", "local"}
 def test_mi_group_returns_what_group_returns(tmp_path, flags, cases):
     results, runs = side_by_side(tmp_path, cases, "mi_group", "ansible.builtin.group", *flags,
                                  keys="\n      failed_when: false")
-    for name in cases:
-        mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
-        for r in (mi, builtin):
-            r.pop("invocation", None)  # the module's echo of its arguments (-vvv)
-        assert mi == builtin, name
+    assert_same_results(results, cases)
     assert results["MI exists"] == {"changed": False, "name": "root", "state": "present", "system": False,
                                     "gid": 0, "failed": False, "failed_when_result": False}
     assert {n for n in cases if runs.get(f"MI {n}", 0) == 0} == set(cases) - MODULE, runs

@@ -6,7 +6,7 @@ only the cases that need the module run it."""
 from pathlib import Path
 
 import pytest
-from conftest import side_by_side
+from conftest import assert_same_results, side_by_side
 
 import mi_lineinfile
 
@@ -54,11 +54,7 @@ def test_mi_lineinfile_returns_what_lineinfile_returns(tmp_path, flags, cases):
     cases = {n: a.replace("{t}", str(t)) for n, a in cases.items()}
     results, runs = side_by_side(tmp_path, cases, "mi_lineinfile", "ansible.builtin.lineinfile", *flags,
                                  keys="\n      failed_when: false")
-    for name in cases:
-        mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
-        for r in (mi, builtin):
-            r.pop("invocation", None)  # the module's echo of its arguments (-vvv)
-        assert mi == builtin, name
+    assert_same_results(results, cases)
     assert (t / "defs").read_bytes().decode() == DEFS  # nothing changed it
     there = results["MI regexp_there"]
     assert not there["changed"] and there["diff"][0]["before"] == (DEFS if "--diff" in flags else "")
