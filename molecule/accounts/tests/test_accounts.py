@@ -215,6 +215,42 @@ def test_pam_stack_is_pam_auth_updates_own(host):
     assert report["ok"] and report["changed"] == [], report
 
 
+ROLE_PROFILES = "pwquality mi-harden-faillock-preauth mi-harden-faillock mi-harden-pwhistory"
+
+
+def _pam_check(host, args):
+    res = host.run("/usr/local/sbin/mi-pam-check " + args)
+    return res.rc, json.loads(res.stdout)
+
+
+def test_pam_sandbox_passes_the_roles_stack_with_its_lockout(host):
+    """The trial before pam-auth-update: the role's stack refuses, accepts and locks."""
+    rc, report = _pam_check(host, f"--deny {DENY} --enable {ROLE_PROFILES}")
+    assert rc == 0 and report["ok"], report
+
+
+def test_pam_sandbox_refuses_a_stack_that_accepts_any_password(host):
+    """A profile that lets every password in never lands: the probe's wrong password gets in."""
+    profile = "/usr/share/pam-configs/mi-test-permit-all"
+    host.run(f"printf 'Name: test\\nDefault: no\\nPriority: 1024\\nAuth-Type: Primary\\n"
+             f"Auth:\\n\\tsufficient\\tpam_permit.so\\n' > {profile}")
+    try:
+        rc, report = _pam_check(host, f"--enable {ROLE_PROFILES} mi-test-permit-all")
+    finally:
+        host.run(f"rm -f {profile}")
+    assert rc == 1 and not report["ok"], report
+    assert "probe: a wrong password was accepted" in report["errors"], report
+    assert host.run("grep -q 'sufficient.*pam_permit' /etc/pam.d/common-auth").rc != 0, "the live stack changed"
+
+
+def test_pam_sandbox_tells_a_lockout_from_failures(host):
+    """The lockout trial reads the lock itself: one failure short of `deny`, the right password
+    still gets in, so a trial expecting the lock there fails (as a stack without one would)."""
+    rc, report = _pam_check(host, f"--deny {DENY - 1} --enable {ROLE_PROFILES}")
+    assert rc == 1 and not report["ok"], report
+    assert report["errors"] == [f"probe: still able to log in after {DENY - 1} failures; pam_faillock does not lock"]
+
+
 # ---------------------------------------------------------------- MI-ACC-04 idle
 def test_tmout_is_readonly_in_login_shells(host):
     """MI-ACC-04: a user cannot lift the idle timeout."""
