@@ -16,16 +16,31 @@ shell command (GNU ``stat`` and ``sha1sum``, no Python) instead of the ``stat`` 
 the destination is an absolute path and its link is not to be followed; the answer is the
 module's for what ansible.builtin.copy reads (absent, or a regular file: type, owner, group,
 mode, size, checksum). A link, a directory, an owner without a name, an unreadable file or
-any output that is not exactly as expected sends the stat to the module as before.
+any output that is not exactly as expected sends the stat to the module as before. In a
+loop, the first item reads every item's destination in one round trip
+(action_plugins/mi_one_command.py, ``loop_output``); any module run drops what it kept.
+
+The terminal's temporary directory, which ansible.builtin.copy makes before anything else
+(three round trips: the remote home, mkdir, and rm at the end), is made only after the stat,
+when the file is to be sent: never in check mode, and not when the checksums already match.
 """
 
 from __future__ import annotations
 
 import shlex
 import stat as st
+import sys
+from pathlib import Path
 from typing import Any, Mapping
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action.copy import ActionModule as CopyAction
+from ansible.utils.hashing import checksum as local_checksum
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.append(_HERE)  # ansible loads plugins by path: mi_one_command.py is beside this file
+from mi_one_command import loop_arguments, loop_drop, loop_output  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_copy
@@ -150,16 +165,38 @@ class ActionModule(CopyAction):
     """ansible.builtin.copy that answers the file module's run itself when the stat proves it."""
 
     _mi_stat: dict[str, Any] | None = None
+    _mi_source: str | None = None
+
+    def _early_needs_tmp_path(self):  # noqa: D102
+        # The terminal's temporary directory (three round trips: its home, mkdir, rm) is made
+        # only when a file is to be sent: see _execute_remote_stat. A file in place needs none.
+        return False
+
+    def _copy_file(self, source_full, source_rel, content, content_tempfile, dest, task_vars, follow):  # noqa: D102
+        self._mi_source = source_full
+        return super()._copy_file(source_full, source_rel, content, content_tempfile, dest, task_vars, follow)
+
+    def _transfer_file(self, local_path, remote_path):  # noqa: D102
+        if self._connection._shell.tmpdir is None:
+            raise AnsibleActionFail(f"mi_copy: no temporary directory on the terminal to send {local_path} to")
+        return super()._transfer_file(local_path, remote_path)
 
     def _execute_remote_stat(self, path, all_vars, follow, tmp=None, checksum=True):  # noqa: D102
         stat = None
         command = stat_command(path) if checksum and not follow and tmp is None else None
         if command is not None:
-            out = self._low_level_execute_command(command, sudoable=True, in_data=b"\n")  # no terminal: see mi_command
+            def loop_commands() -> list[str | None]:
+                dests = [args.get("dest") for args, _ in loop_arguments(self, all_vars)]
+                return [stat_command(d) if isinstance(d, str) else None for d in dests]
+            out = loop_output(self, command, all_vars, loop_commands, in_data=b"\n")  # no terminal: see mi_command
             stat = parse_stat(out.get("stdout", ""), path) if out.get("rc") == 0 else None
         if stat is None:
             stat = super()._execute_remote_stat(path, all_vars, follow, tmp=tmp, checksum=checksum)
         self._mi_stat = dict(stat, path=path) if not follow else None
+        if (not self._task.check_mode and self._connection._shell.tmpdir is None
+                and (self._mi_source is None or stat.get("isdir") or stat.get("checksum") != local_checksum(
+                    self._mi_source))):
+            self._make_tmp_path()  # ansible.builtin.copy sends the file next (or cannot be foreseen here)
         return stat
 
     def _execute_module(self, module_name=None, module_args=None, *args, **kwargs):  # noqa: D102
@@ -167,4 +204,5 @@ class ActionModule(CopyAction):
             known = unchanged_file_result(self._mi_stat, module_args, bool(self._task.diff))
             if known is not None:
                 return known
+        loop_drop()  # the module may change what the rest of the loop would read
         return super()._execute_module(module_name, module_args, *args, **kwargs)

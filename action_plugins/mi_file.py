@@ -6,9 +6,10 @@ loop item is a whole Python start on the terminal (about 0.3 s, docs/BENCHMARKS.
 "Session 7") to learn what one ``stat`` shows. This action asks GNU ``stat`` in one shell
 command (no Python) and returns the file module's own result when it is certain:
 
-- ``state: directory`` (or ``file``, or no state) with an octal ``mode``, an ``owner`` and a
-  ``group`` (each optional): the path is a directory (a regular file) that is not a link,
-  with exactly those attributes;
+- ``state: directory`` (or ``file``) with an octal ``mode``, an ``owner`` and a ``group``
+  (each optional): the path is a directory (a regular file) that is not a link, with exactly
+  those attributes; with no ``state``, an existing directory is judged as ``directory`` and
+  anything else as ``file``, as the module takes the path's own state;
 - ``state: absent``: the path does not exist.
 
 Anything else (a link, a symbolic mode, ``recurse``, ``src``, times, SELinux or chattr
@@ -80,14 +81,18 @@ def judge(args: Mapping[str, Any], output: str, diff: bool = False) -> dict[str,
     stat = {"exists": True, "path": path, "mode": "%04o" % st.S_IMODE(mode), "isreg": st.S_ISREG(mode),
             "isdir": st.S_ISDIR(mode), "islnk": st.S_ISLNK(mode), "uid": uid, "gid": gid, "size": size,
             "pw_name": owner, "gr_name": group}
+    if not args.get("state") and stat["isdir"]:
+        state = "directory"  # no state: the module takes the path's own (an existing directory's)
     # the file module's answer from a stat: mi_copy's judgement, for a directory as for a file
-    return _COPY.unchanged_file_result(stat, {**{k: v for k, v in args.items() if k != "name"}, "path": path}, diff)
+    return _COPY.unchanged_file_result(
+        stat, {**{k: v for k, v in args.items() if k != "name"}, "path": path, "state": state}, diff)
 
 
 class ActionModule(OneCommandAction):
     """ansible.builtin.file with its answer taken from a shell stat when that answer is certain."""
 
     MODULE = "ansible.legacy.file"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return args

@@ -174,6 +174,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.find computed by a bare Python of the terminal when the options allow."""
 
     MODULE = "ansible.legacy.find"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args)

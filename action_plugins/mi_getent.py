@@ -102,6 +102,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.getent answered by getent over the connection."""
 
     MODULE = "ansible.legacy.getent"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args)

@@ -91,6 +91,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.group answered by getent when the group is already there."""
 
     MODULE = "ansible.legacy.group"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args)

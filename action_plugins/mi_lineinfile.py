@@ -131,6 +131,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.lineinfile answered by reading the file when the line is there."""
 
     MODULE = "ansible.legacy.lineinfile"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args)

@@ -75,6 +75,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.slurp answered by base64 over the connection."""
 
     MODULE = "ansible.legacy.slurp"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return source_of(args)

@@ -139,6 +139,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.stat computed by a bare Python of the terminal when the options allow."""
 
     MODULE = "ansible.legacy.stat"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args)

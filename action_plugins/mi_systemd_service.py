@@ -171,6 +171,7 @@ class ActionModule(OneCommandAction):
     """ansible.builtin.systemd_service answered by systemctl over the connection when nothing changes."""
 
     MODULE = "ansible.legacy.systemd_service"
+    BATCH = True  # a loop is read in one round trip (mi_one_command)
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args, bool(self._task.check_mode))

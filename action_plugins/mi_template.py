@@ -3,7 +3,8 @@
 ansible.builtin.template renders on the controller and hands the file to the copy action
 (``ansible.legacy.copy``). This one hands it to ``mi_copy`` instead, which skips the
 second module run on the terminal when the file is already in place with its owner, group
-and mode (action_plugins/mi_copy.py). Options and results: ansible.builtin.template's.
+and mode (action_plugins/mi_copy.py), and makes the terminal's temporary directory only when
+it sends the file. Options and results: ansible.builtin.template's.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class _SharedLoaders:
 
 class ActionModule(TemplateAction):
     """ansible.builtin.template with mi_copy as its copy step."""
+
+    def _early_needs_tmp_path(self):  # noqa: D102
+        return False  # the template is rendered here; mi_copy makes the directory if it sends the file
 
     def run(self, tmp=None, task_vars=None):  # noqa: D102
         shared = self._shared_loader_obj

@@ -35,11 +35,11 @@ def terminal_report(host, generated, status="compliant", site="site_lab", site_n
 
 
 def run_play(tmp_path: Path, play: str, *flags: str, python: str = sys.executable,
-             strategy: str = "linear") -> dict[str, int]:
+             strategy: str = "linear", execs: dict[str, int] | None = None) -> dict[str, int]:
     """Run ``play`` against this machine (connection local, the project's ansible.cfg) and
     return how many modules each task ran (ansible's module payloads, read from -vvv; under
-    linear only);
-    the run must pass."""
+    linear only); ``execs``, when given, gets how many commands each task ran on the
+    connection (modules' included). The run must pass."""
     book = tmp_path / "play.yml"
     book.write_text(play)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
@@ -56,11 +56,14 @@ def run_play(tmp_path: Path, play: str, *flags: str, python: str = sys.executabl
             task = line[6:line.index("]")]
         elif re.match(r"<localhost> EXEC .*(AnsiballZ_|python[\d.]* && sleep 0)", line):  # a module's payload
             runs[task] = runs.get(task, 0) + 1
+        if execs is not None and line.startswith("<localhost> EXEC "):
+            execs[task] = execs.get(task, 0) + 1
     return runs
 
 
 def side_by_side(tmp_path: Path, cases: dict[str, str], mi: str, builtin: str, *flags: str,
-                 keys: str = "", strategy: str = "linear") -> tuple[dict, dict[str, int]]:
+                 keys: str = "", strategy: str = "linear", execs: dict[str, int] | None = None
+                 ) -> tuple[dict, dict[str, int]]:
     """Run each case's arguments once through the project's action ``mi`` and once through
     ``builtin`` (tasks "MI <case>" and "BUILTIN <case>", each with the extra task ``keys``),
     and return their registered results by task name and the module runs of ``run_play``."""
@@ -87,16 +90,16 @@ def side_by_side(tmp_path: Path, cases: dict[str, str], mi: str, builtin: str, *
         mode: "0600"
       check_mode: false
 """
-    runs = run_play(tmp_path, play, *flags, strategy=strategy)
+    runs = run_play(tmp_path, play, *flags, strategy=strategy, execs=execs)
     return json.loads((tmp_path / "results.json").read_text()), runs
 
 
 def assert_same_results(results: dict, cases) -> None:
     """Each case's result through the project's action equals the builtin's ("MI <case>" and
     "BUILTIN <case>" of ``side_by_side``), the module's echo of its arguments (-vvv) removed
-    from both."""
+    from both and from each loop item's result."""
     for name in cases:
         mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
-        for r in (mi, builtin):
+        for r in (mi, builtin, *mi.get("results", []), *builtin.get("results", [])):
             r.pop("invocation", None)
         assert mi == builtin, name

@@ -124,12 +124,13 @@ PLAY = """
 """
 
 
-def _play(tmp_path: Path, action: str, mode: str, *flags: str) -> tuple[list[dict], list[int]]:
+def _play(tmp_path: Path, action: str, mode: str, *flags: str, execs: dict | None = None
+          ) -> tuple[list[dict], list[int]]:
     src = tmp_path / "src.j2"
     src.write_text("line {{ 6 * 7 }}\n")
     runs = run_play(tmp_path, PLAY.format(mi=f"mi_{action}", builtin=f"ansible.builtin.{action}", src=src,
                                           dest=tmp_path / "out.conf", mode=mode, results=tmp_path / "results.json"),
-                    *flags)
+                    *flags, execs=execs)
     return json.loads((tmp_path / "results.json").read_text()), [runs.get("MI", 0), runs.get("BUILTIN", 0)]
 
 
@@ -142,6 +143,20 @@ def test_the_actions_return_what_the_builtins_return_with_one_module_run_less(tm
     assert again[0] == again[1], "the result differs from the builtin's"
     assert not again[0]["changed"]
     assert runs == [0, 2], f"module runs (mi, builtin): {runs}"  # a shell stat only, against stat + file
+
+
+@pytest.mark.parametrize("action", ["template", "copy"])
+@pytest.mark.parametrize("flags", [(), ("--check",)])
+def test_a_file_in_place_is_one_command_without_a_temporary_directory(tmp_path, action, flags):
+    """The builtin makes the terminal's temporary directory first (its home, mkdir, then rm):
+    the action only when it sends the file."""
+    _play(tmp_path, action, "0640")
+    execs: dict[str, int] = {}
+    again, _ = _play(tmp_path, action, "0640", *flags, execs=execs)
+    assert again[0] == again[1] and not again[0]["changed"]
+    assert execs["MI"] == 1, execs
+    assert execs["BUILTIN"] >= 4, execs
+    assert not list((Path.home() / ".ansible" / "tmp").glob("ansible-tmp-*")), "a temporary directory was left"
 
 
 @pytest.mark.parametrize("action", ["template", "copy"])
@@ -162,6 +177,7 @@ def test_a_wrong_mode_is_drift_in_check_mode_and_mended_in_a_converge(tmp_path, 
 FILE_CASES = {
     "dir_in_place": "{path: '{d}', state: directory, owner: root, group: '0', mode: '0755'}",
     "file_in_place": "{path: '{f}', mode: '0640'}",
+    "dir_no_state": "{path: '{d}', owner: root, mode: '0755'}",  # the module takes the path's own state
     "absent": "{path: '{d}/none', state: absent}",
     "dir_wrong_mode": "{path: '{d}', state: directory, mode: '0700'}",
     "dir_missing": "{path: '{d}/new', state: directory, mode: '0755'}",
@@ -199,7 +215,7 @@ def test_mi_file_returns_what_the_file_module_returns_and_runs_it_only_when_it_m
         else:  # mi_file ran first and mended; the builtin after it finds nothing to do
             assert mi["changed"] == (name in {"dir_wrong_mode", "dir_missing", "present_not_absent"}), name
             assert not builtin["changed"], name
-    answered = {"dir_in_place", "file_in_place", "absent"}
+    answered = {"dir_in_place", "file_in_place", "dir_no_state", "absent"}
     assert {n for n in FILE_CASES if runs.get(f"MI {n}", 0) == 0} == answered, runs
     assert all(runs.get(f"BUILTIN {n}") == 1 for n in FILE_CASES), runs
 
