@@ -17,10 +17,12 @@ task's items one after another in one worker process, so the first item template
 arguments for every item, runs their commands together in one shell command, and keeps each
 output by its command, once per item that asks it; an item then takes the output kept for
 its own, identical command instead of running it. An item that runs the module (it may
-change the terminal) drops everything kept. A batch that writes anything on stderr is not
-kept at all, so a kept output's stderr is empty: a plugin sets ``BATCH`` when its answer
-reads no more of stderr than that it is empty. mi_copy (and mi_template through it) reads
-its destination's stat the same way, with ``loop_output`` and ``loop_drop``.
+change the terminal) drops everything kept. A task that says where or as whom it runs
+(``delegate_to``, ``become_user``, ...) is not batched: its items may each run elsewhere.
+A batch that writes anything on stderr is not kept at all, so a kept output's stderr is
+empty: a plugin sets ``BATCH`` when its answer reads no more of stderr than that it is
+empty. mi_copy (and mi_template through it) reads its destination's stat the same way, with
+``loop_output`` and ``loop_drop``.
 
 Ansible loads action plugins by path, not as a package, so a plugin reaches this file by
 appending its own directory to ``sys.path`` before ``from mi_one_command import ...`` (four
@@ -42,6 +44,9 @@ SSH_CLOSED = re.compile(r"^Shared connection to \S+ closed\.\r?$")
 # The outputs of one loop's commands read at once: (task uuid, host) and {command: output}.
 # The worker process runs one task for one host; what is kept lives as long as that loop.
 _LOOP: dict[str, Any] = {"key": None, "outputs": {}}
+# Task keywords that may set where or as whom each item's command runs: such a loop is not batched
+_PER_ITEM_CONNECTION = ("delegate_to", "connection", "remote_user", "become", "become_user", "become_method",
+                        "become_flags", "port")
 
 
 def batch_command(commands: list[str], token: str) -> str:
@@ -74,6 +79,8 @@ def loop_arguments(action: ActionBase, task_vars: Mapping[str, Any]) -> list[tup
     raw = ds.get(task.action) if isinstance(ds, dict) else None
     if not isinstance(raw, dict) or not loop_var or "loop" not in ds or task.async_val:
         return []
+    if any(k in ds for k in _PER_ITEM_CONNECTION):
+        return []  # the items may run on other hosts or as other users than the first item's
     templar = action._templar  # noqa: SLF001
     found = []
     try:
