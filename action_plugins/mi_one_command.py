@@ -101,7 +101,10 @@ def loop_output(action: ActionBase, command: str, task_vars: Mapping[str, Any],
     key = (action._task._uuid, task_vars.get("inventory_hostname"))  # noqa: SLF001
     if loop_commands is not None and task_vars.get("ansible_loop_var") and _LOOP["key"] != key:
         _LOOP.update(key=key, outputs={})
-        commands = [c for c in loop_commands() if c is not None]
+        try:
+            commands = [c for c in loop_commands() if c is not None]
+        except Exception:  # noqa: BLE001  (an item only its own run can judge: no batch, each item alone)
+            commands = []
         unique = list(dict.fromkeys(commands))
         if len(commands) > 1 and command in unique:
             token = secrets.token_hex(6)
@@ -132,7 +135,8 @@ class OneCommandAction(ActionBase):
     # One line on stdin: without it ssh (and mitogen) give the command a terminal for sudo,
     # which merges stderr into stdout and turns line ends into CR LF.
     IN_DATA: bytes | None = b"\n"
-    # The answer never reads stderr: a loop's commands may be run together (see above)
+    # The commands only read, and the answer needs no more of stderr than that it is empty:
+    # a loop's commands may run together (see above)
     BATCH = False
 
     def mi_request(self, args: dict[str, Any], task_vars: Mapping[str, Any]) -> Any:
@@ -157,8 +161,8 @@ class OneCommandAction(ActionBase):
 
     def mi_output(self, command: str, task_vars: Mapping[str, Any]) -> dict[str, Any]:
         """The output of ``command``: kept from this loop's batch, or run now."""
-        def loop_commands() -> list[str]:
-            commands = []
+        def loop_commands() -> list[str | None]:
+            commands: list[str | None] = []
             for args, item_vars in loop_arguments(self, task_vars):
                 req = self.mi_request(args, item_vars)
                 commands.append(self.mi_command(req, item_vars) if req is not None else None)

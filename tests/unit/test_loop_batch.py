@@ -140,3 +140,19 @@ def test_a_loop_that_may_run_each_item_elsewhere_is_not_batched(tmp_path):
     results, _ = side_by_side(tmp_path, {"stat": args}, "mi_stat", "ansible.builtin.stat", "--check",
                               keys=f"\n      loop: ['{d}/a', '{d}/b']\n      delegate_to: localhost", execs=execs)
     assert execs["MI stat"] == 2, execs
+
+
+def test_an_item_the_batch_cannot_judge_leaves_each_item_to_itself(tmp_path):
+    """An item whose arguments only its own run can make sense of (here a path that is not a
+    string until the item is skipped) stops the batch, not the task."""
+    d = _tree(tmp_path)["d"]
+    execs: dict[str, int] = {}
+    args = "{path: '{{ item.path }}', get_mime: false, get_attributes: false}"
+    loop = f"[{{path: '{d}/a'}}, {{nopath: 1}}]\n      when: item.path is defined"
+    results, _ = side_by_side(tmp_path, {"stat": args}, "mi_stat", "ansible.builtin.stat", "--check",
+                              keys=f"\n      loop: {loop}", execs=execs)
+    for kind in ("MI", "BUILTIN"):
+        for item in results[f"{kind} stat"]["results"]:
+            item.get("stat", {}).pop("atime", None)
+    assert_same_results(results, ["stat"])
+    assert execs["MI stat"] == 1, execs
