@@ -41,6 +41,11 @@ from ansible.plugins.action import ActionBase
 # What ssh (and mitogen) write after the command on stderr when the shared connection closes
 SSH_CLOSED = re.compile(r"^Shared connection to \S+ closed\.\r?$")
 
+
+def stderr_said(stderr: Any) -> list[str]:
+    """The lines a command wrote on stderr: not blank ones, nor ssh's closing line."""
+    return [line for line in str(stderr).splitlines() if line.strip() and not SSH_CLOSED.match(line)]
+
 # The outputs of one loop's commands read at once: (task uuid, host) and {command: output}.
 # The worker process runs one task for one host; what is kept lives as long as that loop.
 _LOOP: dict[str, Any] = {"key": None, "outputs": {}}
@@ -59,8 +64,7 @@ def batch_command(commands: list[str], token: str) -> str:
 def batch_outputs(commands: list[str], token: str, out: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each of ``commands``' output (stdout, an empty stderr, rc) from ``batch_command``'s; {}
     when the batch failed, said anything on stderr, or an item's markers are missing."""
-    said = [line for line in str(out.get("stderr", "")).splitlines() if line.strip() and not SSH_CLOSED.match(line)]
-    if out.get("rc") != 0 or said:
+    if out.get("rc") != 0 or stderr_said(out.get("stderr", "")):
         return {}
     found = {int(m.group(1)): (m.group(2), int(m.group(3))) for m in re.finditer(
         rf"^@B{token} (\d+)\n(.*?)\n@E{token} \1 (\d+)$", str(out.get("stdout", "")), re.S | re.M)}

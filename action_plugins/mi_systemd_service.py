@@ -32,7 +32,7 @@ from ansible.modules.systemd_service import is_deactivating_service, is_running_
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.append(_HERE)  # ansible loads plugins by path: mi_one_command.py is beside this file
-from mi_one_command import SSH_CLOSED, OneCommandAction  # noqa: E402
+from mi_one_command import OneCommandAction, stderr_said  # noqa: E402
 
 DOCUMENTATION = r"""
 name: mi_systemd_service
@@ -130,8 +130,7 @@ def sections(stdout: str) -> dict[str, tuple[str, int]] | None:
 def judge(req: Mapping[str, Any], stdout: str, stderr: str) -> dict[str, Any] | None:
     """The module's result when the unit already is as asked, else None (the module must run)."""
     found = sections(stdout)
-    said = [line for line in stderr.splitlines() if line.strip() and not SSH_CLOSED.match(line)]
-    if found is None or said:
+    if found is None or stderr_said(stderr):
         return None  # systemctl's stderr: the module reads it
     out, rc = found["show"]
     if rc != 0 or not out or request_was_ignored(out):
