@@ -51,12 +51,19 @@ RUNS = [
     ({"ansible_check_mode": False, "mi_audit": True, "mi_preflight_checked": True}, False),  # audit.yml
     ({"ansible_check_mode": True, "mi_preflight_checked": True}, False),   # site.yml --check
     ({"ansible_check_mode": True, "mi_audit": False, "mi_preflight_checked": True}, True),  # forced converge
+    # mi_run_changed (callback_plugins/mi_changes.py): has a task of this run changed the host?
+    ({"ansible_check_mode": False, "mi_preflight_checked": True, "mi_run_changed": False}, False),  # second converge
+    ({"ansible_check_mode": False, "mi_preflight_checked": True, "mi_run_changed": True}, True),   # first converge
+    ({"ansible_check_mode": False, "mi_run_changed": False}, True),        # the role alone: no first play
+    ({"ansible_check_mode": True, "mi_audit": False, "mi_preflight_checked": True, "mi_run_changed": True}, True),
+    ({"ansible_check_mode": False, "mi_audit": True, "mi_preflight_checked": True, "mi_run_changed": True}, False),
 ]
 
 
 def test_roles_check_input_again_unless_an_audit_already_did():
-    """Each role's play checks its input again in a converge (the roles before it changed the
-    host), and skips it only in check mode after site.yml's first play checked it."""
+    """Each role's play checks its input again in a converge once this run has changed the host
+    (the roles before it may have changed what it reads), and skips it after site.yml's first
+    play checked it when nothing changed since: in check mode, or before any change."""
     import jinja2
     from ansible.plugins.filter.core import to_bool
 
