@@ -10,14 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _seen(tmp_path: Path, tasks: str, changes: str = "1") -> list:
-    """Run two plays on localhost: `tasks` (where a task `- *seen` records mi_run_changed) and a
-    second play that records it once more; return what was recorded, in order."""
-    out = tmp_path / "seen.json"
+def _seen(tmp_path: Path, tasks: str, changes: str = "1", hosts: tuple[str, ...] = ("localhost",)) -> dict | list:
+    """Run two plays on `hosts` (local connection): `tasks` (where a task `- *seen` records
+    mi_run_changed) and a second play that records it once more; return what was recorded,
+    in order (by host when there are several)."""
+    out = tmp_path / "seen-{{ inventory_hostname }}.json"
     book = tmp_path / "play.yml"
     book.write_text(f"""
 - name: What this run did to the host
-  hosts: localhost
+  hosts: all
   gather_facts: false
   vars:
     seen: []
@@ -28,7 +29,7 @@ def _seen(tmp_path: Path, tasks: str, changes: str = "1") -> list:
         seen: "{{{{ seen + [mi_run_changed | default('unset')] }}}}"
 {tasks}
 - name: The next play
-  hosts: localhost
+  hosts: all
   gather_facts: false
   tasks:
     - *seen
@@ -40,11 +41,12 @@ def _seen(tmp_path: Path, tasks: str, changes: str = "1") -> list:
 """)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
                MI_RUN_CHANGES=changes)
-    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", ",".join(hosts) + ",", "-c", "local",
                            "-e", f"ansible_python_interpreter={sys.executable}", str(book)],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(out.read_text())
+    seen = {host: json.loads((tmp_path / f"seen-{host}.json").read_text()) for host in hosts}
+    return seen if len(hosts) > 1 else seen[hosts[0]]
 
 
 def test_false_until_a_task_changes_the_host_then_true_for_the_rest_of_the_run(tmp_path):
@@ -99,3 +101,16 @@ def test_off_the_variable_is_never_set_and_the_roles_read_again(tmp_path):
     - *seen
 """, changes="0")
     assert seen == ["unset", "unset", "unset"]
+
+
+def test_each_host_has_its_own(tmp_path):
+    seen = _seen(tmp_path, f"""
+    - name: A change on one host only
+      ansible.builtin.copy:
+        content: "x"
+        dest: "{tmp_path}/file-{{{{ inventory_hostname }}}}"
+        mode: "0600"
+      when: inventory_hostname == "first"
+    - *seen
+""", hosts=("first", "second"))
+    assert seen == {"first": ["unset", True, True], "second": ["unset", False, False]}
