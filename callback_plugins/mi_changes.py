@@ -52,9 +52,12 @@ class CallbackModule(CallbackBase):
         if self._vm is None:
             return
         names = [result._host.get_name()]
-        delegated = (result._result.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host")
-        if delegated and changed:
-            names.append(delegated)
+        # As the strategy finds the host a result's facts go to (StrategyBase.get_delegated_hosts).
+        delegated_vars = result._result.get("_ansible_delegated_vars")
+        if changed and delegated_vars is not None:
+            delegated = delegated_vars.get("ansible_delegated_host") or result._task.delegate_to
+            if isinstance(delegated, str) and delegated:
+                names.append(delegated)
         for name in names:
             before = self._changed.get(name)
             now = bool(before) or changed

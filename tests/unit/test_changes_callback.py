@@ -114,3 +114,17 @@ def test_each_host_has_its_own(tmp_path):
     - *seen
 """, hosts=("first", "second"))
     assert seen == {"first": ["unset", True, True], "second": ["unset", False, False]}
+
+
+def test_a_change_delegated_to_another_host_counts_for_that_host(tmp_path):
+    seen = _seen(tmp_path, f"""
+    - name: A change on the second host, by a task of the first
+      ansible.builtin.copy:
+        content: "x"
+        dest: "{tmp_path}/delegated"
+        mode: "0600"
+      delegate_to: "{{{{ groups['all'] | last }}}}"
+      when: inventory_hostname == "first"
+    - *seen
+""", hosts=("first", "second"))
+    assert seen == {"first": ["unset", True, True], "second": ["unset", True, True]}
