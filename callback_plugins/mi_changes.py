@@ -14,13 +14,14 @@ description:
   - This callback keeps, for every host, whether a task of this run has changed it, or failed
     on it, so far, and sets it as the host variable C(mi_run_changed) before the next task is
     queued. A role whose play finds C(mi_run_changed) false skips its second read, because
-    what the first play read still holds (roles/*/tasks/main.yml, the include of validate.yml). That is
-    the second, idempotent converge, with about 74 tasks fewer.
+    what the first play read still holds (roles/*/tasks/main.yml, the include of
+    validate.yml). That is the second, idempotent converge, with 82 tasks fewer (369 -> 287,
+    docs/BENCHMARKS.md, session 16).
   - A host the callback has not seen has no C(mi_run_changed); the roles then read again,
     as they do when it is true. A failed task counts as a change (it may have changed part
     of what it was doing), and so does a change on a host a task was delegated to.
   - Always on (it needs no enabling). Set C(MI_RUN_CHANGES=0) in the environment to turn it
-    off, and every role reads again (scripts/bench.py --compare).
+    off, and every role reads again, as before session 16.
 """
 
 import os
