@@ -142,6 +142,9 @@ class OneCommandAction(ActionBase):
     # The commands only read, and the answer needs no more of stderr than that it is empty:
     # a loop's commands may run together (see above)
     BATCH = False
+    # Options the action reads itself ({name: allowed values}): ``mi_request`` sees them, the
+    # module never does, and a value not allowed fails the task naming the option
+    OWN_OPTIONS: Mapping[str, tuple[Any, ...]] = {}
 
     def mi_request(self, args: dict[str, Any], task_vars: Mapping[str, Any]) -> Any:
         """What the task asks, or None: the module runs."""
@@ -178,6 +181,11 @@ class OneCommandAction(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         args = dict(self._task.args)
+        for name, allowed in self.OWN_OPTIONS.items():
+            if name in args and args[name] not in allowed:
+                result.update(failed=True, msg=f"{name}: must be one of {', '.join(map(str, allowed))}, "
+                                               f"not {args[name]!r}")
+                return result
         req = None if self._task.async_val else self.mi_request(args, task_vars)
         command = self.mi_command(req, task_vars) if req is not None else None
         if command is not None:
@@ -187,6 +195,7 @@ class OneCommandAction(ActionBase):
                 result.update(known)
                 return result
         loop_drop()  # the module may change what the rest of the loop would read
+        args = {k: v for k, v in args.items() if k not in self.OWN_OPTIONS}
         result.update(self._execute_module(module_name=self.MODULE, module_args=args,
                                            task_vars=task_vars, wrap_async=self._task.async_val))
         return result

@@ -11,6 +11,16 @@ start links as the module's (``/etc/rc?.d/S??NAME``). When the unit already is a
 module's, key for key (``name``, ``changed: false``, ``status``, ``enabled``, ``state``); a task
 with only a name gets the unit's status, as from the module.
 
+One option is the action's own, never passed to the module: ``mi_missing: skip`` skips the
+task when the unit is not installed (systemd does not know it and there is no init script),
+where the module fails with "Could not find the requested service". The roles set it on a unit
+their package or unit-file task installs: in check mode on a fresh host that task has already
+reported the drift, and the unit is not there to ask about. The default, ``fail``, is the
+module's answer. With ``skip``, a task the module must carry out (``restarted``, ``reloaded``,
+``no_block``, ``force``: a handler) first has the action ask systemd whether the unit is
+installed, then goes to the module; globs, other scopes and ``daemon_reexec`` go to the module
+and fail on a missing unit whatever ``mi_missing`` says.
+
 Anything else runs ansible.builtin.systemd_service unchanged: a unit that must change (the
 module changes it, or says it would in check mode), ``restarted``/``reloaded``, a unit not
 found or with a load error, user or global scope, ``force``,
@@ -42,10 +52,20 @@ description:
     calls run in one shell command; when the unit is as the task asks, the result is the module's.
   - A unit that must change, restarted/reloaded, a missing unit, SysV links, another scope,
     force, no_block, daemon_reexec and async run M(ansible.builtin.systemd_service) unchanged.
+options:
+  mi_missing:
+    description:
+      - C(skip) skips the task when the unit is not installed (systemd does not know it and
+        there is no init script); C(fail), the default, fails as the module does. Never passed
+        to the module.
+    type: str
+    choices: [fail, skip]
+    default: fail
 """
 
 _KNOWN = frozenset(("name", "service", "unit", "state", "enabled", "masked", "daemon_reload", "daemon-reload",
-                    "daemon_reexec", "daemon-reexec", "scope", "no_block", "force"))
+                    "daemon_reexec", "daemon-reexec", "scope", "no_block", "force", "mi_missing"))
+MISSING = ("fail", "skip")  # the values of mi_missing
 _MARK = "@mi-systemd"
 # systemctl is-enabled -l answers that the module reads as "not enabled" (ansible.modules.systemd_service)
 _NOT_ENABLED = ("enabled-runtime", "indirect", "alias")
@@ -58,8 +78,11 @@ def _flag(args: Mapping[str, Any], *names: str) -> bool | None:
 
 
 def request(args: Mapping[str, Any], check_mode: bool) -> dict[str, Any] | None:
-    """What the module would do, as {unit, state, enabled, masked, reload}, or None when only
-    the module can answer."""
+    """What the module would do, as {unit, state, enabled, masked, reload, skip_missing, probe},
+    or None when only the module can answer. With ``mi_missing: skip``, a task that only the
+    module can carry out (restarted, reloaded, no_block, force) on a plain unit name is a
+    ``probe``: the action asks whether the unit is installed, then leaves the task to the
+    module."""
     if any(v is not None for k, v in args.items() if k not in _KNOWN):
         return None
     names = [args[n] for n in ("name", "service", "unit") if args.get(n) is not None]
@@ -68,19 +91,26 @@ def request(args: Mapping[str, Any], check_mode: bool) -> dict[str, Any] | None:
     unit = names[0]
     if not unit or any(c in unit for c in "*?['\\\n") or unit.startswith("-"):
         return None  # globs (the module refuses them), quotes (its own quoting), options
+    skip_missing = args.get("mi_missing") == "skip"
+    probe = {"unit": unit, "state": None, "enabled": None, "masked": None, "reload": False,
+             "skip_missing": True, "probe": True}
     try:
         enabled, masked = _flag(args, "enabled"), _flag(args, "masked")
-        reload = _flag(args, "daemon_reload", "daemon-reload") or False
-        if _flag(args, "daemon_reexec", "daemon-reexec") or _flag(args, "no_block") or _flag(args, "force"):
+        reload = (_flag(args, "daemon_reload", "daemon-reload") or False) and not check_mode
+        if _flag(args, "daemon_reexec", "daemon-reexec"):
             return None
+        if _flag(args, "no_block") or _flag(args, "force"):
+            return {**probe, "reload": reload} if skip_missing else None
     except TypeError:
         return None  # the module says what is wrong with it
     if args.get("scope", "system") != "system":
         return None
     state = args.get("state")
     if state not in (None, "started", "stopped"):
-        return None  # restarted and reloaded always act
-    return {"unit": unit, "state": state, "enabled": enabled, "masked": masked, "reload": reload and not check_mode}
+        # restarted and reloaded always act
+        return {**probe, "reload": reload} if skip_missing and state in ("restarted", "reloaded") else None
+    return {"unit": unit, "state": state, "enabled": enabled, "masked": masked, "reload": reload,
+            "skip_missing": skip_missing, "probe": False}
 
 
 def command(req: Mapping[str, Any]) -> str:
@@ -128,14 +158,22 @@ def sections(stdout: str) -> dict[str, tuple[str, int]] | None:
 
 
 def judge(req: Mapping[str, Any], stdout: str, stderr: str) -> dict[str, Any] | None:
-    """The module's result when the unit already is as asked, else None (the module must run)."""
+    """The module's result when the unit already is as asked, a skip when it is not installed
+    and the task says ``mi_missing: skip``, else None (the module must run)."""
     found = sections(stdout)
-    if found is None or stderr_said(stderr):
-        return None  # systemctl's stderr: the module reads it
+    if found is None:
+        return None
     out, rc = found["show"]
     if rc != 0 or not out or request_was_ignored(out):
         return None
     status = parse_systemctl_show(out.split("\n"))
+    if req.get("skip_missing") and status.get("LoadState") == "not-found" and "initd" not in found:
+        # the module's "found" is false (no unit, no init script); is-enabled's complaint on
+        # stderr says the same
+        return {"name": req["unit"], "changed": False, "skipped": True,
+                "skip_reason": f"the unit {req['unit']} is not installed (mi_missing: skip)"}
+    if req.get("probe") or stderr_said(stderr):
+        return None  # the module carries the task out; systemctl's stderr: the module reads it
     if status.get("LoadState", "not-found") == "not-found" or (status["LoadState"] != "masked" and "LoadError" in status):
         return None
     result: dict[str, Any] = {"name": req["unit"], "changed": False, "status": status}
@@ -171,6 +209,7 @@ class ActionModule(OneCommandAction):
 
     MODULE = "ansible.legacy.systemd_service"
     BATCH = True  # a loop is read in one round trip (mi_one_command)
+    OWN_OPTIONS = {"mi_missing": MISSING}
 
     def mi_request(self, args, task_vars):  # noqa: D102
         return request(args, bool(self._task.check_mode))

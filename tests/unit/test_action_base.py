@@ -4,11 +4,13 @@ side by side with the builtins in the other test_*action* files."""
 
 import importlib
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
 import mi_one_command
+from conftest import run_play
 
 ROOT = Path(__file__).resolve().parents[2]
 # the actions that extend the builtin copy and template actions, and the controller-only ones
@@ -41,3 +43,38 @@ def test_action_and_filter_plugin_names_do_not_collide():
     actions = {p.stem for p in (ROOT / "action_plugins").glob("*.py")}
     filters = {p.stem for p in (ROOT / "filter_plugins").glob("*.py")}
     assert not actions & filters
+
+
+OWN_OPTION_PLAY = """
+- name: an option the action reads itself
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: A value the option does not allow
+      mi_systemd_service: {{name: mi-none, state: started, mi_missing: perhaps}}
+      register: bad
+      ignore_errors: true
+    - name: A task only the module answers (restarted), with the option
+      mi_systemd_service: {{name: mi-none, state: restarted, mi_missing: skip}}
+      register: module
+      ignore_errors: true
+    - name: KEEP
+      ansible.builtin.copy:
+        content: "{{{{ {{'bad': bad, 'module': module}} | to_json }}}}"
+        dest: "{out}"
+        mode: "0600"
+"""
+
+
+def test_an_own_option_is_checked_by_the_action_and_never_reaches_the_module(tmp_path):
+    """OWN_OPTIONS (mi_systemd_service's mi_missing): a value not allowed fails the task, naming
+    the option, before any command; a task the module answers gets its arguments without the
+    option (the module would refuse it as an unsupported parameter)."""
+    out = tmp_path / "out.json"
+    runs = run_play(tmp_path, OWN_OPTION_PLAY.format(out=out))
+    results = json.loads(out.read_text())
+    assert results["bad"]["failed"] and results["bad"]["msg"] == "mi_missing: must be one of fail, skip, not 'perhaps'"
+    assert runs.get("A value the option does not allow", 0) == 0
+    assert runs["A task only the module answers (restarted), with the option"] == 1
+    assert results["module"]["failed"]  # no systemd here, or no such unit: the module's own failure
+    assert "mi_missing" not in json.dumps(results["module"]["msg"]), results["module"]

@@ -103,3 +103,55 @@ def test_an_init_script_beside_the_unit_is_read_as_the_module_reads_it():
     assert mss.judge(off, _out(enabled_l=("masked", 1), initd=True), "")["enabled"] is False
     assert mss.judge(on, _out(enabled_l=("masked", 1), initd=True, sysv=True), "")["enabled"] is True
     assert mss.judge(off, _out(enabled_l=("masked", 3), initd=True, sysv=True), "")["enabled"] is False
+
+
+MISSING = SHOW.replace("LoadState=loaded", "LoadState=not-found")
+NO_FILE = "Failed to get unit file state for a.service: No such file or directory\n"
+
+
+@pytest.mark.parametrize("args", [
+    {"name": "a", "enabled": True, "state": "started", "mi_missing": "skip"},
+    {"name": "a", "enabled": False, "state": "stopped", "mi_missing": "skip"},
+    {"name": "a", "mi_missing": "skip"},
+])
+def test_mi_missing_skip_skips_a_unit_that_is_not_installed(args):
+    """systemctl show says not-found and there is no init script: the task is skipped, even
+    though is-enabled complained on stderr (its answer for a missing unit)."""
+    result = mss.judge(mss.request(args, check_mode=True), _out(MISSING, enabled_l=("", 1)), NO_FILE)
+    assert result == {"name": "a", "changed": False, "skipped": True,
+                      "skip_reason": "the unit a is not installed (mi_missing: skip)"}
+
+
+def test_mi_missing_skips_nothing_else():
+    skip = {"name": "a", "enabled": True, "state": "started", "mi_missing": "skip"}
+    # without the option (or with fail), a missing unit is the module's to fail on
+    for args in ({k: v for k, v in skip.items() if k != "mi_missing"}, {**skip, "mi_missing": "fail"}):
+        assert mss.judge(mss.request(args, check_mode=True), _out(MISSING, enabled_l=("", 1)), NO_FILE) is None
+    req = mss.request(skip, check_mode=True)
+    # an init script of that name: the module finds the service
+    assert mss.judge(req, _out(MISSING, enabled_l=("", 1), initd=True), NO_FILE) is None
+    # an installed unit in order: the module's result, not a skip
+    assert mss.judge(req, _out(enabled_l=("enabled", 0)), "")["changed"] is False
+    assert "skipped" not in mss.judge(req, _out(enabled_l=("enabled", 0)), "")
+    # an installed unit that must change, or a show that failed: the module
+    assert mss.judge(req, _out(SHOW.replace("=active", "=inactive"), enabled_l=("enabled", 0)), "") is None
+    assert mss.judge(req, _out(MISSING, rc=1), "") is None
+
+
+@pytest.mark.parametrize("args", [
+    {"name": "a", "state": "restarted", "daemon_reload": True, "mi_missing": "skip"},
+    {"name": "a", "state": "reloaded", "mi_missing": "skip"},
+    {"name": "a", "state": "started", "no_block": True, "mi_missing": "skip"},
+])
+def test_mi_missing_skip_on_a_task_the_module_carries_out_asks_first(args):
+    """A handler (restarted, reloaded, no_block) with mi_missing: skip: skipped when the unit is
+    not installed, else the module's (the action answers nothing itself)."""
+    req = mss.request(args, check_mode=False)
+    assert req["probe"] and req["reload"] is bool(args.get("daemon_reload"))
+    assert mss.command(req).startswith("systemctl daemon-reload") is bool(args.get("daemon_reload"))
+    assert mss.judge(req, _out(MISSING), NO_FILE)["skipped"] is True
+    assert mss.judge(req, _out(), "") is None
+    assert mss.judge(req, _out(MISSING, initd=True), "") is None
+    assert mss.request({k: v for k, v in args.items() if k != "mi_missing"}, check_mode=False) is None
+    assert mss.request({**args, "name": "a*"}, check_mode=False) is None
+    assert mss.request({**args, "daemon_reexec": True}, check_mode=False) is None
