@@ -213,3 +213,57 @@ def test_mi_systemd_service_returns_the_modules_result(units, check):
     if check:
         assert results["MI must_start"]["changed"] and results["MI must_mask"]["changed"]
     assert results["MI missing_unit"]["failed"]
+
+
+MISSING_PLAY = """
+- name: mi_missing on a terminal with systemd
+  hosts: {host}
+  gather_facts: false
+  tasks:
+    - name: SKIP a unit that is not installed
+      mi_systemd_service: {{name: mi-sbs-none, enabled: true, state: started, mi_missing: skip}}
+      register: skip_missing
+    - name: SKIP a restart of a unit that is not installed (a handler)
+      mi_systemd_service: {{name: mi-sbs-none.timer, state: restarted, daemon_reload: true, mi_missing: skip}}
+      register: skip_restart
+    - name: FAIL without the option
+      mi_systemd_service: {{name: mi-sbs-none, enabled: true, state: started}}
+      register: fail_missing
+      ignore_errors: true
+    - name: INSTALLED a unit that is installed
+      mi_systemd_service: {{name: systemd-journald, state: started, mi_missing: skip}}
+      register: installed
+    - name: BUILTIN the same unit
+      ansible.builtin.systemd_service: {{name: systemd-journald, state: started}}
+      register: builtin
+    - name: RESTART an installed unit through the module
+      mi_systemd_service: {{name: systemd-journald, state: restarted, mi_missing: skip}}
+      register: restart
+    - name: RESULTS
+      ansible.builtin.copy:
+        content: "{{{{ {{'skip_missing': skip_missing, 'skip_restart': skip_restart, 'fail_missing': fail_missing,
+                      'installed': installed, 'builtin': builtin, 'restart': restart}} | to_json }}}}"
+        dest: "{out}"
+        mode: "0600"
+      delegate_to: localhost
+      become: false
+      check_mode: false
+"""
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["check_mode", "converge"])
+def test_mi_missing_skip_skips_only_a_unit_that_is_not_installed(tmp_path, check):
+    """mi_missing: skip (the roles' units that a package or unit-file task installs): a unit
+    systemd does not know is skipped, for a restart too; without the option the task fails as
+    the module does; an installed unit gets the module's answer, and a restart acts."""
+    out = tmp_path / "missing.json"
+    _playbook(tmp_path, "missing.yml", MISSING_PLAY.format(host="all", out=out), *(["--check"] if check else []))
+    r = json.loads(out.read_text())
+    for name in ("skip_missing", "skip_restart"):
+        assert r[name]["skipped"] is True and not r[name]["changed"], r[name]
+        assert "is not installed (mi_missing: skip)" in r[name]["skip_reason"], r[name]
+    assert r["fail_missing"]["failed"] and "Could not find the requested service" in r["fail_missing"]["msg"]
+    assert not r["installed"].get("skipped") and r["installed"]["changed"] is False
+    assert r["installed"]["status"]["LoadState"] == r["builtin"]["status"]["LoadState"] == "loaded"
+    assert r["installed"]["state"] == r["builtin"]["state"] == "started"
+    assert not r["restart"].get("skipped") and r["restart"]["changed"] is True
