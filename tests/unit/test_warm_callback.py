@@ -60,15 +60,22 @@ def test_without_it_every_worker_loads_them_again(tmp_path):
     assert len(set(cold)) >= 5, cold  # the baseline the callback removes: one load per worker
 
 
-@pytest.mark.parametrize("loader_name", ["filter_loader", "test_loader"])
-def test_warm_fills_the_loader_cache_once(loader_name):
-    sys.path.insert(0, str(ROOT / "callback_plugins"))
+@pytest.fixture(scope="module")
+def plugin_loaders():
+    """ansible's plugin loaders, set up once per process (a second set-up only warns that the
+    collection finder is already configured)."""
     from ansible.plugins import loader
 
+    loader.init_plugin_loader()
+    return loader
+
+
+@pytest.mark.parametrize("loader_name", ["filter_loader", "test_loader"])
+def test_warm_fills_the_loader_cache_once(plugin_loaders, loader_name):
+    sys.path.insert(0, str(ROOT / "callback_plugins"))
     import mi_warm
 
-    loader.init_plugin_loader()
-    plugin_loader = getattr(loader, loader_name)
+    plugin_loader = getattr(plugin_loaders, loader_name)
     plugin_loader._clear_caches()
     assert mi_warm.warm() is True
     assert plugin_loader._cached_non_collection_wrappers
