@@ -91,24 +91,23 @@ def request(args: Mapping[str, Any], check_mode: bool) -> dict[str, Any] | None:
     unit = names[0]
     if not unit or any(c in unit for c in "*?['\\\n") or unit.startswith("-"):
         return None  # globs (the module refuses them), quotes (its own quoting), options
-    skip_missing = args.get("mi_missing") == "skip"
-    probe = {"unit": unit, "state": None, "enabled": None, "masked": None, "reload": False,
-             "skip_missing": True, "probe": True}
     try:
         enabled, masked = _flag(args, "enabled"), _flag(args, "masked")
         reload = (_flag(args, "daemon_reload", "daemon-reload") or False) and not check_mode
-        if _flag(args, "daemon_reexec", "daemon-reexec"):
-            return None
-        if _flag(args, "no_block") or _flag(args, "force"):
-            return {**probe, "reload": reload} if skip_missing else None
+        reexec = _flag(args, "daemon_reexec", "daemon-reexec")
+        acts = _flag(args, "no_block") or _flag(args, "force")
     except TypeError:
         return None  # the module says what is wrong with it
-    if args.get("scope", "system") != "system":
+    if reexec or args.get("scope", "system") != "system":
         return None
     state = args.get("state")
-    if state not in (None, "started", "stopped"):
-        # restarted and reloaded always act
-        return {**probe, "reload": reload} if skip_missing and state in ("restarted", "reloaded") else None
+    skip_missing = args.get("mi_missing") == "skip"
+    if acts or state not in (None, "started", "stopped"):
+        # only the module carries these out (restarted and reloaded always act)
+        if skip_missing and state in (None, "started", "stopped", "restarted", "reloaded"):
+            return {"unit": unit, "state": None, "enabled": None, "masked": None, "reload": reload,
+                    "skip_missing": True, "probe": True}
+        return None
     return {"unit": unit, "state": state, "enabled": enabled, "masked": masked, "reload": reload,
             "skip_missing": skip_missing, "probe": False}
 

@@ -155,3 +155,5 @@ def test_mi_missing_skip_on_a_task_the_module_carries_out_asks_first(args):
     assert mss.request({k: v for k, v in args.items() if k != "mi_missing"}, check_mode=False) is None
     assert mss.request({**args, "name": "a*"}, check_mode=False) is None
     assert mss.request({**args, "daemon_reexec": True}, check_mode=False) is None
+    # the probe asks the system manager: a unit of another scope is the module's to find
+    assert mss.request({**args, "scope": "user"}, check_mode=False) is None
