@@ -17,33 +17,26 @@ def test_site_plays_can_be_forced_into_check_mode():
 
 
 def test_site_validates_every_role_first():
+    """The first play checks every role's input; the role plays then import their role with
+    rolespec_validate: false, because the first play checked the role's variables through its
+    `validate` entry point, which must be the whole `main` spec (ansible checks an entry
+    point's spec when the role starts from it)."""
     plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
     first = plays[0]
     validated = {t["ansible.builtin.import_role"]["name"] for t in first["tasks"] if "ansible.builtin.import_role" in t}
-    applied = {t["ansible.builtin.import_role"]["name"] for p in plays[1:] for t in p.get("tasks", [])
-               if "ansible.builtin.import_role" in t}
+    imports = [(p["name"], t["ansible.builtin.import_role"]) for p in plays[1:] for t in p.get("tasks", [])
+               if "ansible.builtin.import_role" in t]
+    applied = {imported["name"] for _, imported in imports}
     assert len(applied) == 14 and all(not p.get("roles") for p in plays[1:])
     assert applied <= validated | {"policy"}, applied - validated
+    for play, imported in imports:
+        assert imported.get("rolespec_validate") is False, play
+        specs = yaml.safe_load((ROOT / "roles" / imported["name"] / "meta/argument_specs.yml").read_text())
+        assert imported["name"] in validated, imported["name"]
+        assert specs["argument_specs"]["validate"] == specs["argument_specs"]["main"], imported["name"]
     # The flag the roles' plays read in check mode comes last, after every role's checks.
     assert first["tasks"][-1]["ansible.builtin.set_fact"] == {"mi_preflight_checked": True}
     assert first["tasks"][-1]["tags"] == ["always"]
-
-
-def test_the_roles_plays_skip_only_a_spec_check_the_first_play_made():
-    """site.yml's role plays import their role with rolespec_validate: false: the first play
-    checked the role's variables through its `validate` entry point, which must be the whole
-    `main` spec (ansible checks an entry point's spec when the role starts from it)."""
-    plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
-    validated = {t["ansible.builtin.import_role"]["name"] for t in plays[0]["tasks"] if "ansible.builtin.import_role" in t}
-    for play in plays[1:]:
-        for task in play["tasks"]:
-            imported = task.get("ansible.builtin.import_role")
-            if imported is None:
-                continue
-            assert imported.get("rolespec_validate") is False, play["name"]
-            specs = yaml.safe_load((ROOT / "roles" / imported["name"] / "meta/argument_specs.yml").read_text())
-            assert imported["name"] in validated, imported["name"]
-            assert specs["argument_specs"]["validate"] == specs["argument_specs"]["main"], imported["name"]
 
 
 def test_audit_imports_site():
