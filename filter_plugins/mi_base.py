@@ -27,6 +27,8 @@ description:
     address and port) keeps working under the new sshd configuration; fails otherwise.
   - C(mi_ssh_algorithms) keeps the policy's algorithms the host's OpenSSH supports, in order.
   - C(mi_openssh_version) reads C(ssh -V) output and returns C(major.minor).
+  - C(mi_os_codename) reads C(/etc/os-release) and returns the release's code name
+    (C(bookworm)), the value of the C(distribution_release) fact on Debian.
   - C(mi_base_os_policy) validates the base_os input (sysctl, modules, packages, umask,
     file permissions, paths, cron users).
   - C(mi_dpkg_verify) turns C(dpkg --verify) output into findings.
@@ -39,6 +41,7 @@ policy: "{{ {'ports': [22], 'admin_group': 'mi-admins', ...} | mi_ssh_policy }}"
 session: "{{ policy | mi_ssh_lockout({'user': 'root', 'ssh_connection': '10.0.0.5 5122 10.20.1.11 22'}) }}"
 kex: "{{ remote_access_kex | mi_ssh_algorithms(host_kex_list, 'remote_access_kex') }}"
 version: "{{ ssh_v.stderr | mi_openssh_version }}"
+release: "{{ os_release.content | b64decode | mi_os_codename('/etc/os-release') }}"
 checked: "{{ {'sysctl': {...}, 'umask': '027', ...} | mi_base_os_policy }}"
 findings: "{{ verify.stdout | mi_dpkg_verify }}"
 mismatch: "{{ base_os_sysctl | mi_sysctl_mismatch(running.stdout) }}"
@@ -343,6 +346,29 @@ def mi_openssh_version(text: Any) -> str:
     return f"{match.group(1)}.{match.group(2)}" if match else ""
 
 
+def mi_os_codename(text: Any, field: str = "/etc/os-release") -> str:
+    """The release's code name in os-release text: ``VERSION_CODENAME`` (``bookworm``), else
+    the name in brackets of ``PRETTY_NAME`` (``Debian GNU/Linux 12 (bookworm)``), as the
+    ``distribution_release`` fact has it. Raises AnsibleFilterError naming ``field`` when
+    neither is there (a host whose release the roles cannot tell)."""
+    values: dict[str, str] = {}
+    for line in (text if isinstance(text, str) else "").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key in ("VERSION_CODENAME", "PRETTY_NAME"):
+            values[key] = value.strip().strip("'\"").strip()
+    codename = values.get("VERSION_CODENAME", "")
+    if not codename:
+        match = re.search(r"\(([^()]+)\)\s*$", values.get("PRETTY_NAME", ""))
+        codename = match.group(1).strip() if match else ""
+    if not re.fullmatch(r"[a-z][a-z0-9._-]*", codename):
+        raise AnsibleFilterError(
+            f"{field}: no release code name (VERSION_CODENAME, or PRETTY_NAME with the name in"
+            f" brackets), got {codename or 'none'!r}: the roles need it to pick the release's"
+            " packages and APT suites"
+        )
+    return codename
+
+
 # ------------------------------------------------------------------ base_os
 BASE_OS_FIELDS = {
     "sysctl", "modules", "packages_absent", "umask", "file_permissions", "system_paths",
@@ -491,6 +517,7 @@ class FilterModule:
             "mi_ssh_lockout": mi_ssh_lockout,
             "mi_ssh_algorithms": mi_ssh_algorithms,
             "mi_openssh_version": mi_openssh_version,
+            "mi_os_codename": mi_os_codename,
             "mi_base_os_policy": mi_base_os_policy,
             "mi_dpkg_verify": mi_dpkg_verify,
             "mi_sysctl_mismatch": mi_sysctl_mismatch,

@@ -8,6 +8,7 @@ from mi_base import (
     mi_dpkg_verify,
     mi_find_args,
     mi_openssh_version,
+    mi_os_codename,
     mi_ssh_algorithms,
     mi_ssh_key,
     mi_ssh_lockout,
@@ -152,6 +153,47 @@ def test_openssh_version():
     assert mi_openssh_version("OpenSSH_8.4p1 Debian-5+deb11u7, OpenSSL 1.1.1w  11 Sep 2023") == "8.4"
     assert mi_openssh_version("OpenSSH_10.0p2 Debian-7") == "10.0"
     assert mi_openssh_version("") == ""
+
+
+BULLSEYE_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"
+NAME="Debian GNU/Linux"
+VERSION_ID="11"
+VERSION="11 (bullseye)"
+VERSION_CODENAME=bullseye
+ID=debian
+"""
+
+
+def test_os_codename_reads_the_release_of_os_release():
+    assert mi_os_codename(BULLSEYE_OS_RELEASE) == "bullseye"
+    # quoted, and the PRETTY_NAME fallback of an os-release without VERSION_CODENAME
+    assert mi_os_codename("VERSION_CODENAME='trixie'\n") == "trixie"
+    assert mi_os_codename('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n') == "bookworm"
+    # VERSION_CODENAME wins over the bracket of PRETTY_NAME
+    assert mi_os_codename('PRETTY_NAME="X (sid)"\nVERSION_CODENAME=trixie\n') == "trixie"
+
+
+def test_os_codename_of_this_machine_is_the_fact_ansible_gathers():
+    from ansible.module_utils.facts.system.distribution import DistributionFactCollector
+    from pathlib import Path
+
+    class _Module:  # the collector's view of AnsibleModule: it only runs commands and reads files
+        def run_command(self, *args, **kwargs):
+            return 1, "", ""
+
+        def get_bin_path(self, *args, **kwargs):
+            return None
+
+    facts = DistributionFactCollector().collect(module=_Module())
+    assert mi_os_codename(Path("/etc/os-release").read_text()) == facts["distribution_release"]
+
+
+def test_os_codename_without_a_name_names_the_field():
+    for text in ("", 'PRETTY_NAME="Debian GNU/Linux trixie/sid"\nID=debian\n', None, "VERSION_CODENAME=Bad Name"):
+        with pytest.raises(AnsibleFilterError, match=r"^/etc/os-release: no release code name"):
+            mi_os_codename(text)
+    with pytest.raises(AnsibleFilterError, match=r"^time_sync: no release code name"):
+        mi_os_codename("", "time_sync")
 
 
 BASE = {
