@@ -201,8 +201,9 @@ def mi_accounts_plan(people: list[dict[str, Any]], host: dict[str, Any]) -> dict
 
     Returns a mapping with ``present`` (people to keep), ``absent``, ``create`` (names not
     on the host yet), ``group_changes`` ([{name, groups, remove}]: full supplementary list
-    to set), ``exempt_members``, ``aging`` ([{name, max, min, warn}]), ``nologin``,
-    ``lock``, and ``drift`` (control id -> messages).
+    to set), ``exempt_members``, ``exempt_add`` (those of them not yet listed as members of
+    the exempt group: the ones the role must add), ``aging`` ([{name, max, min, warn}]),
+    ``nologin``, ``lock``, and ``drift`` (control id -> messages).
 
     Raises AnsibleFilterError naming the field when the plan would lock the operator out.
     """
@@ -335,6 +336,9 @@ def mi_accounts_plan(people: list[dict[str, Any]], host: dict[str, Any]) -> dict
         "admins": sorted(admins),
         "group_changes": group_changes,
         "exempt_members": exempt_members,
+        # a member by primary group only is not listed: ansible.builtin.user then runs usermod
+        # (it compares supplementary groups), so the plan leaves such a user to it as well
+        "exempt_add": [u for u in exempt_members if u not in members(exempt_group)] if exempt_group else [],
         "aging": aging_changes,
         "nologin": nologin,
         "lock": lock,

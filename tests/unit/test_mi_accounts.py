@@ -142,6 +142,7 @@ def test_plan_creates_prunes_ages_and_shuts():
     assert plan["nologin"] == ["svc"]
     assert plan["lock"] == ["svc"]
     assert plan["exempt_members"] == ["rescue"]
+    assert plan["exempt_add"] == ["rescue"]  # the exempt group does not exist yet
     # old and intruder are login accounts the policy does not name
     assert {m.split()[0] for m in plan["drift"]["MI-ACC-06"]} == {"old", "intruder"}
 
@@ -196,6 +197,19 @@ def test_protected_system_account_keeps_its_shell():
     plan = mi_accounts_plan([], host)
     assert "svc" not in plan["nologin"] and "svc" not in plan["lock"]
     assert plan["exempt_members"] == ["rescue", "svc"]
+
+
+def test_exempt_add_lists_only_accounts_not_yet_in_the_exempt_group():
+    host = _host(management_user="svc")
+    host["group"]["mi-lockout-exempt"] = ["x", "2001", "svc,intruder"]
+    plan = mi_accounts_plan([], host)
+    assert plan["exempt_add"] == ["rescue"]
+    host["group"]["mi-lockout-exempt"] = ["x", "2001", "rescue,svc"]
+    assert mi_accounts_plan([], host)["exempt_add"] == []
+    # a member by primary group only is still added (the user module compares supplementary groups)
+    host["group"]["mi-lockout-exempt"] = ["x", "1003", "svc"]
+    assert mi_accounts_plan([], host)["exempt_add"] == ["rescue"]
+    assert mi_accounts_plan([], _host(exempt_group=""))["exempt_add"] == []
 
 
 def test_person_asking_for_privileged_group_is_refused():

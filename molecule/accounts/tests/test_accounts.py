@@ -7,8 +7,10 @@ deny 3, unlock_time 20 s, TMOUT 5 s, break-glass `rescue`, shared `reception`.
 """
 
 import json
+import os
 import re
 import shlex
+import subprocess
 import time
 
 import pytest
@@ -203,6 +205,40 @@ def test_break_glass_account_never_locked(host):
         _login(host, "rescue", "wrong-password")
     ok = _login(host, "rescue", "Rescue-Glass-2024!")
     assert ok.rc == 0 and "logged-in" in ok.stdout, ok.stdout + ok.stderr
+    assert "mi-lockout-exempt" in host.check_output("id -nG rescue").split()
+
+
+EXEMPT_TASK = "MI-ACC-03 | PATCH | The management and break-glass accounts are in it, before the lockout applies"
+
+
+def _exempt_task(*args):
+    """The results of the exempt-group task in a run of the scenario's converge, MI-ACC-03 only."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+         os.path.join(os.environ["MOLECULE_SCENARIO_DIRECTORY"], "converge.yml"), "--tags", "MI-ACC-03", *args],
+        env=env, capture_output=True, text=True, check=False, timeout=900,  # a hang guard
+    )
+    result = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert proc.returncode == 0, result["stats"]
+    found = [res for play in result["plays"] for task in play["tasks"] if task["task"]["name"].endswith(EXEMPT_TASK)
+             for res in task["hosts"].values()]
+    assert len(found) == 1, [t["task"]["name"] for play in result["plays"] for t in play["tasks"]]
+    return found[0]
+
+
+def test_exempt_group_member_removed_is_drift_and_put_back(host):
+    """MI-ACC-03: no user module runs for members already in the exempt group (the plan read
+    the group database); one taken out is drift in check mode, and a converge puts it back."""
+    assert _exempt_task("--check").get("skipped"), "a compliant terminal runs the user module"
+    host.check_output("gpasswd -d rescue mi-lockout-exempt")
+    try:
+        drift = _exempt_task("--check")
+        assert drift["changed"] and [r["item"] for r in drift["results"]] == ["rescue"], drift
+        assert "mi-lockout-exempt" not in host.check_output("id -nG rescue").split()
+    finally:
+        fixed = _exempt_task()
+    assert fixed["changed"], fixed
     assert "mi-lockout-exempt" in host.check_output("id -nG rescue").split()
 
 
