@@ -31,10 +31,15 @@ def test_each_action_is_a_one_command_action_that_falls_back_to_a_builtin(name):
     assert "run" not in vars(cls), "the skeleton's run() decides; a plugin gives the three steps"
     for step in ("mi_request", "mi_command", "mi_answer"):
         assert step in vars(cls), f"{name}: {step}"
-    module = cls.MODULE.removeprefix("ansible.legacy.")
-    assert cls.MODULE.startswith("ansible.legacy.") and importlib.util.find_spec(f"ansible.modules.{module}"), \
-        cls.MODULE
-    assert f"ansible.builtin.{module}" in (plugin.__doc__ or ""), f"{name}: its docstring names the builtin"
+    if cls.MODULE.startswith("ansible.legacy."):
+        module = cls.MODULE.removeprefix("ansible.legacy.")
+        assert importlib.util.find_spec(f"ansible.modules.{module}"), cls.MODULE
+        assert f"ansible.builtin.{module}" in (plugin.__doc__ or ""), f"{name}: its docstring names the builtin"
+    else:  # a module of a collection the ansible package installs (ansible.posix.authorized_key)
+        namespace, collection, module = cls.MODULE.split(".")
+        assert importlib.util.find_spec(f"ansible_collections.{namespace}.{collection}.plugins.modules.{module}"), \
+            cls.MODULE
+        assert cls.MODULE in (plugin.__doc__ or ""), f"{name}: its docstring names the module"
 
 
 def test_action_and_filter_plugin_names_do_not_collide():

@@ -154,12 +154,16 @@ def test_unit_tasks_use_mi_systemd_service():
         assert "mi_systemd_service" in task, f"{path}: {task['name']}: use mi_systemd_service"
 
 
-@pytest.mark.parametrize("action", ["slurp", "getent", "group", "lineinfile", "find"])
-def test_reads_use_the_projects_actions(action):
-    """slurp, getent, group, lineinfile and find tasks of the roles go through mi_slurp,
-    mi_getent, mi_group, mi_lineinfile and mi_find (one shell command instead of a module run
-    when nothing would change; the module answers whatever they cannot)."""
-    found = [(p, t) for p, t in _role_tasks() if f"mi_{action}" in t or f"ansible.builtin.{action}" in t]
+@pytest.mark.parametrize("module", ["ansible.builtin.slurp", "ansible.builtin.getent", "ansible.builtin.group",
+                                    "ansible.builtin.lineinfile", "ansible.builtin.find",
+                                    "ansible.posix.authorized_key"])
+def test_reads_use_the_projects_actions(module):
+    """slurp, getent, group, lineinfile, find and authorized_key tasks of the roles go through
+    mi_slurp, mi_getent, mi_group, mi_lineinfile, mi_find and mi_authorized_key (one shell
+    command instead of a module run when nothing would change; the module answers whatever
+    they cannot)."""
+    action = "mi_" + module.rsplit(".", 1)[1]
+    found = [(p, t) for p, t in _role_tasks() if action in t or module in t]
     assert found
     for path, task in found:
-        assert f"mi_{action}" in task, f"{path}: {task['name']}: use mi_{action}"
+        assert action in task, f"{path}: {task['name']}: use {action}"
