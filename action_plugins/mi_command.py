@@ -11,8 +11,14 @@ module says; the roles' ``changed_when: false`` decides), and ``failed`` with
 "non-zero return code".
 
 It is for commands that change nothing: when anything in the answer is not as expected, the
-command runs again through the module. It runs the module instead, unchanged, for check mode
-(the module skips), async, ``chdir``, ``creates``, ``removes``, ``stdin``, ``executable``,
+command runs again through the module. One exception: a command with ``creates`` (a literal
+absolute path), which may change the terminal, is never run by this action. When the path
+exists (``test -e`` or ``-L``: glob's ``lexists`` for a literal path) the answer is the
+module's "not run" result, in check mode too; when it does not, the module runs the command
+(or reports it, in check mode).
+
+It runs the module instead, unchanged, for check mode (the module skips), async, ``chdir``,
+``creates`` with a pattern or a relative path, ``removes``, ``stdin``, ``executable``,
 ``strip_empty_ends: false``, a task ``environment``, and an argument the module would expand
 (``$`` or a leading ``~``, unless ``expand_argument_vars: false``: then the module passes them as
 they are, and so does this action, which is how a read-only ``bash -c`` script with variables is
@@ -39,8 +45,10 @@ description:
   - The options and results of M(ansible.builtin.command), given O(cmd) or O(argv). The
     argument vector runs in one shell command over the connection instead of through the
     command module; the result is the module's.
-  - Check mode, async, O(chdir), O(creates), O(removes), O(stdin), a task environment and
+  - Check mode, async, O(chdir), O(removes), O(stdin), a task environment and
     arguments the module would expand run M(ansible.builtin.command) unchanged.
+  - A command with O(creates) (a literal absolute path) is answered only when the path
+    exists, with the module's "not run" result; otherwise the module runs it.
   - Only for commands that change nothing (an unexpected answer runs the command again
     through the module).
 """
@@ -72,6 +80,36 @@ def argv_of(args: Mapping[str, Any]) -> list[str] | None:
     if expand and any("$" in a or a.startswith("~") for a in argv):
         return None  # the module would expand them (expand_argument_vars: false passes them as they are)
     return argv
+
+
+_EXISTS, _ABSENT = "@mi-command-exists", "@mi-command-absent"
+
+
+def creates_request(args: Mapping[str, Any], check_mode: bool) -> dict[str, Any] | None:
+    """{argv, creates, check_mode} of a command with ``creates`` this action can answer when the
+    path exists (a literal absolute path, no glob pattern), or None."""
+    creates = args.get("creates")
+    if not isinstance(creates, str) or not creates.startswith("/") or any(c in creates for c in "*?[\n\x00"):
+        return None
+    argv = argv_of({k: v for k, v in args.items() if k != "creates"})
+    return None if argv is None else {"argv": argv, "creates": creates, "check_mode": bool(check_mode)}
+
+
+def exists_command(req: Mapping[str, Any]) -> str:
+    """Whether the path of ``creates`` exists, as glob.glob sees a literal path (lexists)."""
+    path = shlex.quote(req["creates"])
+    return f"if [ -e {path} ] || [ -L {path} ]; then echo {_EXISTS}; else echo {_ABSENT}; fi"
+
+
+def exists_answer(req: Mapping[str, Any], stdout: str) -> dict[str, Any] | None:
+    """The command module's result when the path of ``creates`` exists, or None (the module runs)."""
+    if stdout != f"{_EXISTS}\n":
+        return None
+    would = "Would" if req["check_mode"] else "Did"
+    return {"changed": False, "stdout": f"skipped, since {req['creates']} exists", "stderr": "", "rc": 0,
+            "cmd": req["argv"], "start": None, "end": None, "delta": None,
+            "msg": f"{would} not run command since '{req['creates']}' exists",
+            "stdout_lines": [f"skipped, since {req['creates']} exists"], "stderr_lines": []}
 
 
 def shell_command(argv: list[str]) -> str:
@@ -126,14 +164,18 @@ class ActionModule(OneCommandAction):
     MODULE = "ansible.legacy.command"
 
     def mi_request(self, args, task_vars):  # noqa: D102
-        # check mode (the module skips) and a task environment (what ansible would put before
-        # the module's command) -> the module
-        if self._task.check_mode or self._compute_environment_string():
+        # a task environment (what ansible would put before the module's command) -> the module
+        if self._compute_environment_string():
             return None
-        return argv_of(args)
+        if args.get("creates") is not None:
+            return creates_request(args, self._task.check_mode)
+        # check mode: the module skips
+        return None if self._task.check_mode else argv_of(args)
 
     def mi_command(self, req, task_vars):  # noqa: D102
-        return shell_command(req)
+        return exists_command(req) if isinstance(req, dict) else shell_command(req)
 
     def mi_answer(self, req, out):  # noqa: D102
+        if isinstance(req, dict):
+            return exists_answer(req, out.get("stdout", ""))
         return judge(req, out.get("stdout", ""), out.get("stderr", ""))

@@ -68,6 +68,46 @@ def test_anything_the_module_alone_can_judge_goes_to_it(args):
     assert mi_command.argv_of(args) is None
 
 
+@pytest.mark.parametrize("check", [False, True], ids=["converge", "check_mode"])
+def test_creates_is_answered_only_when_the_path_exists(tmp_path, check):
+    """A command with creates: when the path exists (a file, or a dangling link: glob's lexists)
+    the module's "not run" result, without a module run; otherwise the module runs it. The
+    command would leave a mark: nothing may run it when the path exists."""
+    (tmp_path / "db").write_text("")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    mark = tmp_path / "ran"
+    cases = {
+        "exists": f"{{argv: [touch, {mark}], creates: {tmp_path / 'db'}}}",
+        "dangling_link": f"{{cmd: 'touch {mark}', creates: {tmp_path / 'dangling'}}}",
+        "missing": f"{{argv: ['true'], creates: {tmp_path / 'none'}}}",
+        "pattern": f"{{argv: ['true'], creates: '{tmp_path}/d*'}}",
+        "relative": "{argv: ['true'], creates: db}",
+    }
+    results, runs = side_by_side(tmp_path, cases, "mi_command", "ansible.builtin.command",
+                                 *(["--check"] if check else []))
+    for name in cases:
+        mi, builtin = results[f"MI {name}"], results[f"BUILTIN {name}"]
+        for r in (mi, builtin):
+            r.pop("invocation", None)
+            if name == "missing" and not check:  # run by the module both times: the times differ
+                assert TIME.match(r.pop("start")) and TIME.match(r.pop("end")) and r.pop("delta"), name
+        assert mi == builtin, name
+    would = "Would" if check else "Did"
+    assert results["MI exists"]["msg"] == f"{would} not run command since '{tmp_path / 'db'}' exists"
+    assert results["MI exists"]["changed"] is False and results["MI exists"]["cmd"] == ["touch", str(mark)]
+    assert {n for n in cases if runs.get(f"MI {n}", 0) == 0} == {"exists", "dangling_link"}, runs
+    assert not mark.exists()
+
+
+def test_creates_with_anything_else_the_module_judges_goes_to_it():
+    assert mi_command.creates_request({"cmd": "true", "creates": "/x", "chdir": "/"}, False) is None
+    assert mi_command.creates_request({"cmd": "echo $HOME", "creates": "/x"}, False) is None
+    assert mi_command.creates_request({"cmd": "true", "creates": "/x"}, True) == {
+        "argv": ["true"], "creates": "/x", "check_mode": True}
+    for stdout in ("", "@mi-command-absent\n", "@mi-command-exists", "noise\n@mi-command-exists\n"):
+        assert mi_command.exists_answer({"argv": ["true"], "creates": "/x", "check_mode": False}, stdout) is None
+
+
 def test_without_expansion_dollars_and_tildes_are_passed_as_they_are():
     assert mi_command.argv_of({"argv": ["sh", "-c", "echo $HOME ~"], "expand_argument_vars": False}) == \
         ["sh", "-c", "echo $HOME ~"]
