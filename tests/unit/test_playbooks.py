@@ -144,6 +144,18 @@ def test_mi_command_runs_only_read_only_commands():
     assert len(changing) == 2, changing  # the AIDE baseline, the restic repositories
 
 
+def test_mi_command_arguments_with_dollars_are_not_expanded():
+    """An argument with `$` or a leading `~` sends an mi_command task to the command module
+    (which would expand it) unless the task says expand_argument_vars: false: the roles'
+    dollars are the commands' own (dpkg-query's fields, a script's variables)."""
+    found = [(p, t) for p, t in _role_tasks() if "mi_command" in t]
+    for path, task in found:
+        args = task["mi_command"]
+        parts = args.get("argv") or [args.get("cmd", "")]
+        if any("$" in str(a) or str(a).startswith("~") for a in parts):
+            assert args.get("expand_argument_vars") is False, f"{path}: {task['name']}"
+
+
 def test_stat_tasks_ask_only_what_the_roles_read():
     """The stat module's mime type (file) and attributes (lsattr) are read by no role; with
     them off mi_stat answers without a module run."""
