@@ -106,10 +106,17 @@ def exists_answer(req: Mapping[str, Any], stdout: str) -> dict[str, Any] | None:
     if stdout != f"{_EXISTS}\n":
         return None
     would = "Would" if req["check_mode"] else "Did"
-    return {"changed": False, "stdout": f"skipped, since {req['creates']} exists", "stderr": "", "rc": 0,
-            "cmd": req["argv"], "start": None, "end": None, "delta": None,
-            "msg": f"{would} not run command since '{req['creates']}' exists",
-            "stdout_lines": [f"skipped, since {req['creates']} exists"], "stderr_lines": []}
+    return with_lines({"changed": False, "stdout": f"skipped, since {req['creates']} exists", "stderr": "",
+                       "rc": 0, "cmd": req["argv"], "start": None, "end": None, "delta": None,
+                       "msg": f"{would} not run command since '{req['creates']}' exists"})
+
+
+def with_lines(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with what ansible's _execute_module adds to every module result with an
+    output: ``stdout_lines`` and ``stderr_lines``."""
+    result["stdout_lines"] = result["stdout"].splitlines()
+    result["stderr_lines"] = result["stderr"].splitlines()
+    return result
 
 
 def shell_command(argv: list[str]) -> str:
@@ -152,10 +159,7 @@ def judge(argv: list[str], stdout: str, stderr: str) -> dict[str, Any] | None:
               "msg": "" if rc == 0 else "non-zero return code"}
     if rc != 0:
         result["failed"] = True
-    # what ansible's _execute_module adds to every module result with an output
-    result["stdout_lines"] = result["stdout"].splitlines()
-    result["stderr_lines"] = result["stderr"].splitlines()
-    return result
+    return with_lines(result)
 
 
 class ActionModule(OneCommandAction):
