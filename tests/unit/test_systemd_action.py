@@ -2,6 +2,12 @@
 reads systemctl. Its results against the module's, on a terminal with systemd, are compared in
 molecule/base_os/tests/test_systemd_action.py (no systemd here)."""
 
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 
 import mi_systemd_service as mss
@@ -39,11 +45,47 @@ def test_anything_else_goes_to_the_module(args):
     assert mss.request(args, check_mode=False) is None
 
 
-def test_daemon_reload_runs_first_except_in_check_mode():
+def _reloads_first(cmd: str) -> bool:
+    return cmd.startswith(mss.NEEDS_RELOAD + "\nif mi_needs_reload; then systemctl daemon-reload ")
+
+
+def test_daemon_reload_runs_first_when_needed_except_in_check_mode():
+    """The reload comes before any question to systemd, and only when mi_needs_reload says so
+    (its behaviour on a real systemd: molecule/base_os/tests/test_systemd_action.py)."""
     req = mss.request({"name": "a", "enabled": True, "daemon_reload": True}, check_mode=False)
-    assert mss.command(req).startswith("systemctl daemon-reload")
+    cmd = mss.command(req)
+    assert _reloads_first(cmd) and cmd.count("daemon-reload") == 1
+    assert cmd.index("daemon-reload") < cmd.index("systemctl show a")
     assert "daemon-reload" not in mss.command(mss.request({"name": "a", "enabled": True, "daemon_reload": True},
                                                           check_mode=True))
+    assert "mi_needs_reload" not in mss.command(mss.request({"name": "a", "enabled": True}, check_mode=False))
+
+
+def test_the_command_with_its_reload_check_is_valid_sh():
+    cmd = mss.command(mss.request({"name": "a", "enabled": True, "state": "started", "daemon_reload": True},
+                                  check_mode=False))
+    proc = subprocess.run(["sh", "-n", "-c", cmd], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("systemctl", [None, "", "UnitsLoadTimestamp=\nUnitPath=/nowhere\n",
+                                       "UnitsLoadTimestamp=yesterday\nUnitsLoadTimestampMonotonic=5\n",
+                                       "UnitsLoadTimestamp=@12\nUnitsLoadTimestampMonotonic=x\n"],
+                         ids=["no_systemctl", "says_nothing", "no_start_time", "not_unix_time", "bad_monotonic"])
+def test_a_reload_check_that_cannot_read_systemd_reloads(tmp_path, systemctl):
+    """Without systemctl, or with an answer the check does not know (an older systemd that has
+    no UnitsLoadTimestamp, a value in another form), mi_needs_reload says reload, as the module
+    always does."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("find", "date"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    if systemctl is not None:
+        (bin_dir / "systemctl").write_text(f"#!/bin/sh\nprintf '{systemctl}'\n")
+        (bin_dir / "systemctl").chmod(0o755)
+    proc = subprocess.run(["/bin/sh", "-c", mss.NEEDS_RELOAD + "\nmi_needs_reload"], env={"PATH": str(bin_dir)},
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout == "", (proc.stdout, proc.stderr)
 
 
 def test_a_unit_in_order_gets_the_modules_result_with_its_parsed_status():
@@ -148,7 +190,7 @@ def test_mi_missing_skip_on_a_task_the_module_carries_out_asks_first(args):
     not installed, else the module's (the action answers nothing itself)."""
     req = mss.request(args, check_mode=False)
     assert req["probe"] and req["reload"] is bool(args.get("daemon_reload"))
-    assert mss.command(req).startswith("systemctl daemon-reload") is bool(args.get("daemon_reload"))
+    assert _reloads_first(mss.command(req)) is bool(args.get("daemon_reload"))
     assert mss.judge(req, _out(MISSING), NO_FILE)["skipped"] is True
     assert mss.judge(req, _out(), "") is None
     assert mss.judge(req, _out(MISSING, initd=True), "") is None
@@ -157,3 +199,52 @@ def test_mi_missing_skip_on_a_task_the_module_carries_out_asks_first(args):
     assert mss.request({**args, "daemon_reexec": True}, check_mode=False) is None
     # the probe asks the system manager: a unit of another scope is the module's to find
     assert mss.request({**args, "scope": "user"}, check_mode=False) is None
+
+
+def _needs_reload(tmp_path: Path, real: float, mono_ago: float, unit_path: list[Path]) -> bool:
+    """mi_needs_reload's answer when systemd says it loaded its units at wall-clock time ``real``
+    and ``mono_ago`` seconds ago on its monotonic clock, with ``unit_path`` as its UnitPath
+    (systemctl answers from a script; the files, find, date and /proc/uptime are this machine's)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("find", "date"):
+        if not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    answer = (f"UnitPath={' '.join(map(str, unit_path))}\nUnitsLoadTimestamp=@{int(real)}\n"
+              f"UnitsLoadTimestampMonotonic={int((uptime - mono_ago) * 1e6)}\n")
+    (bin_dir / "systemctl").write_text(f"#!/bin/sh\nprintf '{answer}'\n")
+    (bin_dir / "systemctl").chmod(0o755)
+    proc = subprocess.run(["/bin/sh", "-c", mss.NEEDS_RELOAD + "\nmi_needs_reload"], env={"PATH": str(bin_dir)},
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode in (0, 1) and proc.stdout == "", (proc.stdout, proc.stderr)
+    return proc.returncode == 0
+
+
+def test_the_reload_check_reads_change_times_on_both_clocks(tmp_path):
+    """A file of the unit path changed after the last load needs a reload, whatever its
+    modification time; none changed, no reload; systemd's own directories (transient units,
+    .control, generator output) never count; when the wall clock was stepped after the load,
+    the monotonic clock still places the load before the change."""
+    units, transient, generator = (tmp_path / n for n in ("system", "transient", "generator.late"))
+    for d in (units, transient, generator):
+        d.mkdir()
+    path = [units, transient, generator]
+    (units / "a.service").write_text("[Service]\n")
+    for f in (units / "a.service", units):
+        os.utime(f, (946684800, 946684800))  # 2000-01-01, as a package's file: only the ctimes are new
+    now = time.time()
+    assert _needs_reload(tmp_path, now - 100, 100, path)  # loaded before the file was written
+    assert not _needs_reload(tmp_path, now + 100, -100, path)  # loaded after it
+    assert _needs_reload(tmp_path, now + 100, 100, path)  # the wall clock went back 200 s since the load
+    assert _needs_reload(tmp_path, now - 100, -100, path)  # forward: the wall clock's time counts
+    (units / "a.service").unlink()
+    assert _needs_reload(tmp_path, now - 100, 100, path)  # a removed file changes its directory
+    loaded = time.time()
+    (transient / "session-1.scope").write_text("[Scope]\n")
+    (generator / "x.mount").write_text("[Mount]\n")
+    assert not _needs_reload(tmp_path, loaded, 0, [transient, generator])
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "b.service").write_text("[Service]\n")
+    assert _needs_reload(tmp_path, loaded, 0, [later, transient, generator])

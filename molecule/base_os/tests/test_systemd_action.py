@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -267,3 +268,125 @@ def test_mi_missing_skip_skips_only_a_unit_that_is_not_installed(tmp_path, check
     assert r["installed"]["status"]["LoadState"] == r["builtin"]["status"]["LoadState"] == "loaded"
     assert r["installed"]["state"] == r["builtin"]["state"] == "started"
     assert not r["restart"].get("skipped") and r["restart"]["changed"] is True
+
+
+RELOAD_PLAY = """
+- name: mi_systemd_service daemon_reload, {step}
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: BEFORE when systemd last loaded its units
+      ansible.builtin.command: systemctl show -p UnitsLoadTimestampMonotonic -p UnitsLoadStartTimestampMonotonic
+      register: before
+      changed_when: false
+      check_mode: false
+    - name: MI the unit, with daemon_reload
+      mi_systemd_service: {{name: mi-sbs-reload, enabled: true, state: started, daemon_reload: true}}
+      register: mi
+    - name: AFTER the unit's environment and when systemd last loaded its units
+      ansible.builtin.shell: >-
+        systemctl show -p UnitsLoadTimestampMonotonic -p UnitsLoadStartTimestampMonotonic
+        && systemctl show -p Environment -p NeedDaemonReload mi-sbs-reload
+      register: after
+      changed_when: false
+      check_mode: false
+    - name: RESULTS
+      ansible.builtin.copy:
+        content: "{{{{ {{'before': before.stdout, 'mi': mi, 'after': after.stdout}} | to_json }}}}"
+        dest: "{out}"
+        mode: "0600"
+      delegate_to: localhost
+      become: false
+      check_mode: false
+"""
+
+RELOAD_SETUP = """
+- name: A unit for the daemon_reload test, {step}
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: The unit, {step}
+      ansible.builtin.shell: |
+        set -e
+        {script}
+      changed_when: true
+"""
+
+# a file with the modification time of a package's (dpkg and cp -p keep the one they were given)
+_OLD = "touch -d 2001-01-01 /tmp/mi-sbs-reload.new && cp -p /tmp/mi-sbs-reload.new"
+
+
+def _reload_step(tmp_path: Path, step: str, script: str | None, *flags: str, settle: bool = False) -> dict:
+    """One play of RELOAD_PLAY after ``script``; ``settle``: first wait past the action's margin
+    (a second or two before the last load counts as after it), so that this step's reload is
+    well after the last change (not a timing test)."""
+    if script is not None:
+        _playbook(tmp_path, f"setup-{step}.yml", RELOAD_SETUP.format(step=step, script=script))
+    if settle:
+        time.sleep(4)
+    out = tmp_path / f"reload-{step}.json"
+    log = _playbook(tmp_path, f"reload-{step}.yml", RELOAD_PLAY.format(step=step, out=out), "-vvv", *flags)
+    r = json.loads(out.read_text())
+    r["module_runs"] = sum("Using module file" in line and "systemd_service" in line for line in log.splitlines())
+
+    def loaded(text: str) -> str:
+        props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        return props["UnitsLoadTimestampMonotonic"] if props.get("UnitsLoadTimestampMonotonic", "0") != "0" \
+            else props["UnitsLoadStartTimestampMonotonic"]
+
+    r["reloaded"] = loaded(r["before"]) != loaded(r["after"])
+    r["props"] = dict(line.split("=", 1) for line in r["after"].splitlines() if "=" in line)
+    return r
+
+
+def test_daemon_reload_only_when_an_input_of_the_reload_changed(tmp_path):
+    """daemon_reload: true reloads systemd, in a converge, when a unit file, a drop-in or another
+    input of daemon-reload has changed since systemd last loaded its units (a change the module's
+    reload would pick up), and only then: a unit in order runs no reload and no module. A file
+    with an old modification time (a package's) counts by its change time. Check mode never
+    reloads."""
+    unit = "/etc/systemd/system/mi-sbs-reload.service"
+    dropin = "/etc/systemd/system/mi-sbs-reload.service.d"
+    try:
+        first = _reload_step(tmp_path, "installed", f"""
+        printf '[Service]\\nType=oneshot\\nRemainAfterExit=yes\\nExecStart=/bin/true\\nEnvironment=MI=one\\n[Install]\\nWantedBy=multi-user.target\\n' > /tmp/mi-sbs-reload.new
+        {_OLD} {unit}
+        systemctl daemon-reload
+        systemctl enable --now mi-sbs-reload
+        sleep 4
+        systemctl daemon-reload""")
+        assert not first["reloaded"] and first["module_runs"] == 0 and first["mi"]["changed"] is False, first
+        assert first["props"]["Environment"] == "MI=one"
+
+        # a drop-in with an old time, in check mode: reported as it is, never reloaded
+        checked = _reload_step(tmp_path, "dropin-check", f"""
+        mkdir -p {dropin}
+        printf '[Service]\\nEnvironment=MI=two\\n' > /tmp/mi-sbs-reload.new
+        {_OLD} {dropin}/mi.conf""", "--check")
+        # (systemd 252's own NeedDaemonReload says "no" here: it looks for drop-ins in its cache of
+        # the unit path, which a new drop-in directory is not in until a reload)
+        assert not checked["reloaded"] and checked["props"]["Environment"] == "MI=one", checked
+
+        changed = _reload_step(tmp_path, "dropin", None, settle=True)
+        assert changed["reloaded"] and changed["props"]["Environment"] == "MI=two", changed
+        assert changed["mi"]["changed"] is False and changed["props"]["NeedDaemonReload"] == "no"
+        assert changed["module_runs"] == 0  # the action reloaded, then found the unit in order
+
+        again = _reload_step(tmp_path, "again", None)
+        assert not again["reloaded"] and again["module_runs"] == 0, again
+
+        # a unit file replaced by one with an older modification time (a package's downgrade)
+        replaced = _reload_step(tmp_path, "replaced", f"""
+        rm -r {dropin}
+        sed 's/MI=one/MI=three/' {unit} > /tmp/mi-sbs-reload.new
+        touch -d 2000-01-01 /tmp/mi-sbs-reload.new && cp -p /tmp/mi-sbs-reload.new {unit}""")
+        assert replaced["reloaded"] and replaced["props"]["Environment"] == "MI=three", replaced
+
+        # an input of a generator (an fstab line is a mount unit only after a reload)
+        fstab = _reload_step(tmp_path, "fstab", "touch /etc/fstab")
+        assert fstab["reloaded"], fstab
+    finally:
+        _playbook(tmp_path, "reload-cleanup.yml", RELOAD_SETUP.format(step="removed", script=f"""
+        systemctl disable --now mi-sbs-reload || true
+        rm -rf {unit} {dropin} /tmp/mi-sbs-reload.new
+        systemctl daemon-reload"""))
