@@ -68,6 +68,21 @@ def test_the_command_with_its_reload_check_is_valid_sh():
     assert proc.returncode == 0, proc.stderr
 
 
+def _run_needs_reload(tmp_path: Path, systemctl: str | None) -> subprocess.CompletedProcess:
+    """mi_needs_reload run by sh with this machine's find and date, and a systemctl that prints
+    ``systemctl`` (none when None)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("find", "date"):
+        if not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+    if systemctl is not None:
+        (bin_dir / "systemctl").write_text(f"#!/bin/sh\nprintf '{systemctl}'\n")
+        (bin_dir / "systemctl").chmod(0o755)
+    return subprocess.run(["/bin/sh", "-c", mss.NEEDS_RELOAD + "\nmi_needs_reload"], env={"PATH": str(bin_dir)},
+                          capture_output=True, text=True, check=False)
+
+
 @pytest.mark.parametrize("systemctl", [None, "", "UnitsLoadTimestamp=\nUnitPath=/nowhere\n",
                                        "UnitsLoadTimestamp=yesterday\nUnitsLoadTimestampMonotonic=5\n",
                                        "UnitsLoadTimestamp=@12\nUnitsLoadTimestampMonotonic=x\n"],
@@ -76,15 +91,7 @@ def test_a_reload_check_that_cannot_read_systemd_reloads(tmp_path, systemctl):
     """Without systemctl, or with an answer the check does not know (an older systemd that has
     no UnitsLoadTimestamp, a value in another form), mi_needs_reload says reload, as the module
     always does."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("find", "date"):
-        (bin_dir / tool).symlink_to(shutil.which(tool))
-    if systemctl is not None:
-        (bin_dir / "systemctl").write_text(f"#!/bin/sh\nprintf '{systemctl}'\n")
-        (bin_dir / "systemctl").chmod(0o755)
-    proc = subprocess.run(["/bin/sh", "-c", mss.NEEDS_RELOAD + "\nmi_needs_reload"], env={"PATH": str(bin_dir)},
-                          capture_output=True, text=True, check=False)
+    proc = _run_needs_reload(tmp_path, systemctl)
     assert proc.returncode == 0 and proc.stdout == "", (proc.stdout, proc.stderr)
 
 
@@ -205,18 +212,9 @@ def _needs_reload(tmp_path: Path, real: float, mono_ago: float, unit_path: list[
     """mi_needs_reload's answer when systemd says it loaded its units at wall-clock time ``real``
     and ``mono_ago`` seconds ago on its monotonic clock, with ``unit_path`` as its UnitPath
     (systemctl answers from a script; the files, find, date and /proc/uptime are this machine's)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for tool in ("find", "date"):
-        if not (bin_dir / tool).exists():
-            (bin_dir / tool).symlink_to(shutil.which(tool))
     uptime = float(Path("/proc/uptime").read_text().split()[0])
-    answer = (f"UnitPath={' '.join(map(str, unit_path))}\nUnitsLoadTimestamp=@{int(real)}\n"
-              f"UnitsLoadTimestampMonotonic={int((uptime - mono_ago) * 1e6)}\n")
-    (bin_dir / "systemctl").write_text(f"#!/bin/sh\nprintf '{answer}'\n")
-    (bin_dir / "systemctl").chmod(0o755)
-    proc = subprocess.run(["/bin/sh", "-c", mss.NEEDS_RELOAD + "\nmi_needs_reload"], env={"PATH": str(bin_dir)},
-                          capture_output=True, text=True, check=False)
+    proc = _run_needs_reload(tmp_path, f"UnitPath={' '.join(map(str, unit_path))}\nUnitsLoadTimestamp=@{int(real)}\n"
+                                       f"UnitsLoadTimestampMonotonic={int((uptime - mono_ago) * 1e6)}\n")
     assert proc.returncode in (0, 1) and proc.stdout == "", (proc.stdout, proc.stderr)
     return proc.returncode == 0
 
@@ -226,10 +224,11 @@ def test_the_reload_check_reads_change_times_on_both_clocks(tmp_path):
     modification time; none changed, no reload; systemd's own directories (transient units,
     .control, generator output) never count; when the wall clock was stepped after the load,
     the monotonic clock still places the load before the change."""
-    units, transient, generator = (tmp_path / n for n in ("system", "transient", "generator.late"))
-    for d in (units, transient, generator):
+    units, transient, control, generator = (tmp_path / n for n in ("system", "transient", "system.control",
+                                                                    "generator.late"))
+    for d in (units, transient, control, generator):
         d.mkdir()
-    path = [units, transient, generator]
+    path = [units, transient, control, generator]
     (units / "a.service").write_text("[Service]\n")
     for f in (units / "a.service", units):
         os.utime(f, (946684800, 946684800))  # 2000-01-01, as a package's file: only the ctimes are new
@@ -242,9 +241,10 @@ def test_the_reload_check_reads_change_times_on_both_clocks(tmp_path):
     assert _needs_reload(tmp_path, now - 100, 100, path)  # a removed file changes its directory
     loaded = time.time()
     (transient / "session-1.scope").write_text("[Scope]\n")
+    (control / "a.service.d").mkdir()
     (generator / "x.mount").write_text("[Mount]\n")
-    assert not _needs_reload(tmp_path, loaded, 0, [transient, generator])
+    assert not _needs_reload(tmp_path, loaded, 0, [transient, control, generator])
     later = tmp_path / "later"
     later.mkdir()
     (later / "b.service").write_text("[Service]\n")
-    assert _needs_reload(tmp_path, loaded, 0, [later, transient, generator])
+    assert _needs_reload(tmp_path, loaded, 0, [later, transient, control, generator])

@@ -329,13 +329,14 @@ def _reload_step(tmp_path: Path, step: str, script: str | None, *flags: str, set
     r = json.loads(out.read_text())
     r["module_runs"] = sum("Using module file" in line and "systemd_service" in line for line in log.splitlines())
 
-    def loaded(text: str) -> str:
-        props = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    before, r["props"] = (dict(line.split("=", 1) for line in r[k].splitlines() if "=" in line)
+                          for k in ("before", "after"))
+
+    def loaded(props: dict) -> str:
         return props["UnitsLoadTimestampMonotonic"] if props.get("UnitsLoadTimestampMonotonic", "0") != "0" \
             else props["UnitsLoadStartTimestampMonotonic"]
 
-    r["reloaded"] = loaded(r["before"]) != loaded(r["after"])
-    r["props"] = dict(line.split("=", 1) for line in r["after"].splitlines() if "=" in line)
+    r["reloaded"] = loaded(before) != loaded(r["props"])
     return r
 
 
